@@ -1,0 +1,208 @@
+import { z } from "zod";
+
+/** Plain JSON, the payload of every message variant but `Bytes` and `Encoded`. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/** Reflow's message variants. */
+export type MessageType =
+  | "Flow"
+  | "Event"
+  | "Boolean"
+  | "Integer"
+  | "Float"
+  | "String"
+  | "Object"
+  | "Array"
+  | "Bytes"
+  | "Encoded"
+  | "Optional"
+  | "Any"
+  | "Error";
+
+/**
+ * A message, `{ type, data }`. `data` is plain JSON, but for `Bytes` and `Encoded`, which carry a
+ * `Uint8Array` in memory and base64 on the wire.
+ */
+export type Message =
+  | { type: "Flow"; data?: undefined }
+  | { type: "Event"; data: Json }
+  | { type: "Boolean"; data: boolean }
+  | { type: "Integer"; data: number }
+  | { type: "Float"; data: number }
+  | { type: "String"; data: string }
+  // deno-lint-ignore no-explicit-any
+  | { type: "Object"; data: Record<string, any> }
+  // deno-lint-ignore no-explicit-any
+  | { type: "Array"; data: any[] }
+  | { type: "Bytes"; data: Uint8Array }
+  | { type: "Encoded"; data: Uint8Array }
+  | { type: "Optional"; data: Json }
+  | { type: "Any"; data: Json }
+  | { type: "Error"; data: string };
+
+/** A packet: one message per port, `{ port: Message }`. */
+export type Packet = Record<string, Message>;
+
+/** Every variant name, in Reflow's order. */
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  "Flow",
+  "Event",
+  "Boolean",
+  "Integer",
+  "Float",
+  "String",
+  "Object",
+  "Array",
+  "Bytes",
+  "Encoded",
+  "Optional",
+  "Any",
+  "Error",
+];
+
+const TYPE_SET: ReadonlySet<string> = new Set(MESSAGE_TYPES);
+
+/**
+ * Message constructors, named as in the seed tutorial.
+ *
+ * @example
+ * ```ts
+ * ctx.send({ chunk: Message.object({ role: "facts", text: "zero", first: true }) });
+ * ctx.done({ finding: Message.string(full) });
+ * ```
+ */
+export const Message = {
+  flow: (): Message => ({ type: "Flow" }),
+  event: (data: Json): Message => ({ type: "Event", data }),
+  boolean: (data: boolean): Message => ({ type: "Boolean", data }),
+  integer: (data: number): Message => {
+    if (!Number.isSafeInteger(data)) throw new TypeError(`Message.integer: ${data} is not a safe integer`);
+    return { type: "Integer", data };
+  },
+  float: (data: number): Message => ({ type: "Float", data }),
+  string: (data: string): Message => ({ type: "String", data }),
+  // deno-lint-ignore no-explicit-any
+  object: (data: Record<string, any>): Message => ({ type: "Object", data }),
+  // deno-lint-ignore no-explicit-any
+  array: (data: any[]): Message => ({ type: "Array", data }),
+  bytes: (data: Uint8Array): Message => ({ type: "Bytes", data }),
+  encoded: (data: Uint8Array): Message => ({ type: "Encoded", data }),
+  optional: (data: Json | undefined): Message => ({ type: "Optional", data: data ?? null }),
+  any: (data: Json): Message => ({ type: "Any", data }),
+  /** An error message; an `Error` becomes its message (never its stack). */
+  error: (error: unknown): Message => ({ type: "Error", data: errorText(error) }),
+} as const;
+
+/** Whether `value` looks like a message: an object whose `type` is a known variant. */
+export function isMessage(value: unknown): value is Message {
+  return typeof value === "object" && value !== null &&
+    TYPE_SET.has((value as { type?: unknown }).type as string);
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return typeof error === "string" ? error : JSON.stringify(error) ?? String(error);
+}
+
+const json: z.ZodType<Json> = z.lazy(() =>
+  z.union([
+    z.string(),
+    z.number().refine(Number.isFinite, "must be a finite number"),
+    z.boolean(),
+    z.null(),
+    z.array(json),
+    z.record(z.string(), json),
+  ])
+);
+
+const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64");
+
+/**
+ * The wire shape of a message (JSON: graph IIPs, HTTP bodies). `Bytes` and `Encoded` carry base64
+ * strings here; {@link messageFromWire} turns them into `Uint8Array`s.
+ */
+export const WireMessageSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("Flow"), data: z.null().optional() }),
+  z.object({ type: z.literal("Event"), data: json }),
+  z.object({ type: z.literal("Boolean"), data: z.boolean() }),
+  z.object({ type: z.literal("Integer"), data: z.number().int().refine(Number.isSafeInteger) }),
+  z.object({ type: z.literal("Float"), data: z.number() }),
+  z.object({ type: z.literal("String"), data: z.string() }),
+  z.object({ type: z.literal("Object"), data: z.record(z.string(), json) }),
+  z.object({ type: z.literal("Array"), data: z.array(json) }),
+  z.object({ type: z.literal("Bytes"), data: base64 }),
+  z.object({ type: z.literal("Encoded"), data: base64 }),
+  z.object({ type: z.literal("Optional"), data: json.optional() }),
+  z.object({ type: z.literal("Any"), data: json }),
+  z.object({ type: z.literal("Error"), data: z.string() }),
+]);
+
+/** A message as it travels in JSON. */
+export type WireMessage = z.infer<typeof WireMessageSchema>;
+
+/**
+ * Parses a wire message into an in-memory one, or throws a `TypeError` naming what is wrong.
+ *
+ * @example
+ * ```ts
+ * messageFromWire({ type: "String", data: "the history of zero" });
+ * ```
+ */
+export function messageFromWire(value: unknown, where = "message"): Message {
+  const parsed = WireMessageSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue.path.length ? `${where}.${issue.path.join(".")}` : where;
+    throw new TypeError(`${path}: ${issue.message} (got ${preview(value)})`);
+  }
+  const m = parsed.data;
+  switch (m.type) {
+    case "Flow":
+      return { type: "Flow" };
+    case "Bytes":
+    case "Encoded":
+      return { type: m.type, data: fromBase64(m.data) };
+    case "Optional":
+      return { type: "Optional", data: m.data ?? null };
+    default:
+      return m as Message;
+  }
+}
+
+/** Turns a message into its JSON wire shape (bytes become base64). */
+export function messageToWire(message: Message): WireMessage {
+  switch (message.type) {
+    case "Flow":
+      return { type: "Flow" };
+    case "Bytes":
+    case "Encoded":
+      return { type: message.type, data: toBase64(message.data) };
+    default:
+      return message as WireMessage;
+  }
+}
+
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+function fromBase64(text: string): Uint8Array {
+  const s = atob(text);
+  const bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  return bytes;
+}

@@ -1,0 +1,306 @@
+import type { ActorContext, ActorLike } from "./actor.ts";
+import { NetworkError, TickTimeoutError } from "./errors.ts";
+import { isMessage, type Message, type Packet } from "./message.ts";
+
+/** Node metadata the runtime itself reads; everything else is the actor's `ctx.config`. */
+export interface NodeMetadata {
+  /** Abort the tick's `ctx.signal` and fail the tick after this many ms. */
+  timeoutMs?: number;
+  /** Re-run a failed tick up to this many times, with the same inputs. */
+  retry?: number;
+  /** Wait this long between attempts (default 0). */
+  retryDelayMs?: number;
+  [key: string]: unknown;
+}
+
+/** The network as a node sees it: the in-flight count, events, failure handling. */
+export interface Scheduler {
+  readonly signal: AbortSignal;
+  readonly stopped: boolean;
+  /** True when someone listens to events; keeps event objects off the hot path otherwise. */
+  readonly listening: boolean;
+  /** Counts one more packet in flight (in a connection or waiting for its node). */
+  track(n: number): void;
+  /** Counts packets or ticks that finished; at zero the network is idle. */
+  settle(n: number): void;
+  tickStarted(node: NodeRunner): void;
+  tickCompleted(node: NodeRunner, outputs: Packet | undefined): void;
+  tickFailed(node: NodeRunner, error: unknown): void;
+  /** Reports a packet entering a connection, when someone listens. */
+  sent(edge: OutEdge, message: Message): void;
+}
+
+/** The writing end of a connection, as held by the node that feeds it. */
+export interface OutEdge {
+  readonly fromId: string;
+  readonly fromPort: string;
+  readonly to: NodeRunner;
+  readonly toPort: string;
+  writer: WritableStreamDefaultWriter<Message>;
+}
+
+interface Waiting {
+  port: string;
+  message: Message;
+  resolve: () => void;
+}
+
+/**
+ * Runs one actor: serialises its ticks, queues what arrives while it is busy, applies its
+ * metadata (timeout, retry) and fans its output out to the connections of each outport.
+ */
+export class NodeRunner {
+  /** Outport name to the connections it feeds; every declared outport has an entry. */
+  readonly outs = new Map<string, OutEdge[]>();
+  readonly inports: ReadonlySet<string>;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly retryDelayMs: number;
+  private running = false;
+  /** Without awaitAllInports: packets that arrived while a tick ran, in arrival order. */
+  private readonly waiting: Waiting[] = [];
+  /** With awaitAllInports: one FIFO per declared inport. */
+  private readonly queues: Map<string, Waiting[]> | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly component: string,
+    readonly actor: ActorLike,
+    readonly metadata: NodeMetadata,
+    readonly net: Scheduler,
+  ) {
+    this.inports = new Set(actor.inports);
+    for (const port of actor.outports) this.outs.set(port, []);
+    if (actor.awaitAllInports) {
+      this.queues = new Map(actor.inports.map((p) => [p, []]));
+    }
+    this.timeoutMs = metadata.timeoutMs ?? 0;
+    this.retries = metadata.retry ?? 0;
+    this.retryDelayMs = metadata.retryDelayMs ?? 0;
+  }
+
+  /**
+   * Hands a packet to the node. Resolves when the tick that consumed it ended, so that the
+   * connection it came from does not read the next one before: the queue stays in the stream.
+   */
+  accept(port: string, message: Message): Promise<void> {
+    if (this.queues) {
+      return new Promise((resolve) => {
+        this.queues!.get(port)!.push({ port, message, resolve });
+        // Held in the port queue, the packet no longer keeps the network busy: a join that can
+        // never fire must not keep whenIdle() from resolving.
+        this.net.settle(1);
+        this.next();
+      });
+    }
+    if (this.running || this.waiting.length > 0) {
+      return new Promise((resolve) => this.waiting.push({ port, message, resolve }));
+    }
+    return this.runTick({ [port]: message }, undefined);
+  }
+
+  /** Inports whose queue is empty while another holds packets (a join waiting for input). */
+  missingInports(): string[] {
+    if (!this.queues) return [];
+    let held = false;
+    const missing: string[] = [];
+    for (const [port, queue] of this.queues) {
+      if (queue.length === 0) missing.push(port);
+      else held = true;
+    }
+    return held ? missing : [];
+  }
+
+  /** Lets every waiting delivery go, after shutdown, so that no connection pump stays parked. */
+  release(): void {
+    for (const w of this.waiting.splice(0)) w.resolve();
+    if (this.queues) for (const q of this.queues.values()) for (const w of q.splice(0)) w.resolve();
+  }
+
+  private next(): void {
+    if (this.running || this.net.stopped) return;
+    if (this.queues) {
+      for (const queue of this.queues.values()) if (queue.length === 0) return;
+      const inputs: Packet = {};
+      const taken: Waiting[] = [];
+      for (const [port, queue] of this.queues) {
+        const w = queue.shift()!;
+        inputs[port] = w.message;
+        taken.push(w);
+      }
+      this.net.track(1);
+      this.runTick(inputs, taken);
+      return;
+    }
+    const w = this.waiting.shift();
+    if (w) this.runTick({ [w.port]: w.message }, w);
+  }
+
+  private async runTick(inputs: Packet, consumed: Waiting | Waiting[] | undefined): Promise<void> {
+    this.running = true;
+    await this.tick(inputs);
+    this.running = false;
+    this.net.settle(1);
+    if (consumed) {
+      if (Array.isArray(consumed)) for (const w of consumed) w.resolve();
+      else consumed.resolve();
+    }
+    this.next();
+  }
+
+  private async tick(inputs: Packet): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      if (this.net.stopped) return;
+      const ctx = new TickContext(this, inputs, attempt);
+      if (this.net.listening) this.net.tickStarted(this);
+      try {
+        await (this.timeoutMs > 0 ? this.invokeWithTimeout(ctx) : this.invoke(ctx));
+        ctx.close();
+        if (this.net.listening) this.net.tickCompleted(this, ctx.outputs);
+        return;
+      } catch (error) {
+        ctx.close();
+        if (attempt <= this.retries && !this.net.stopped) {
+          if (this.retryDelayMs > 0) await delay(this.retryDelayMs, this.net.signal);
+          continue;
+        }
+        this.net.tickFailed(this, error);
+        return;
+      }
+    }
+  }
+
+  private async invoke(ctx: TickContext): Promise<void> {
+    await this.actor.run(ctx);
+    if (ctx.pendingDone) await ctx.pendingDone;
+  }
+
+  private invokeWithTimeout(ctx: TickContext): Promise<void> {
+    const controller = new AbortController();
+    const outer = this.net.signal;
+    const onAbort = () => controller.abort(outer.reason);
+    outer.addEventListener("abort", onAbort, { once: true });
+    ctx.signal = controller.signal;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const error = new TickTimeoutError(this.id, this.timeoutMs);
+        controller.abort(error);
+        reject(error);
+      }, this.timeoutMs);
+      this.invoke(ctx).then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        outer.removeEventListener("abort", onAbort);
+      });
+    });
+  }
+
+  /** Writes a packet to every connection of its ports; validates the whole packet first. */
+  emit(packet: Packet): Promise<void> {
+    for (const port in packet) {
+      if (!this.outs.has(port)) {
+        return Promise.reject(
+          new NetworkError(
+            `node "${this.id}" has no outport "${port}" (outports: ${
+              [...this.outs.keys()].join(", ") || "none"
+            })`,
+          ),
+        );
+      }
+      if (!isMessage(packet[port])) {
+        return Promise.reject(
+          new TypeError(
+            `node "${this.id}" sent an invalid message on "${port}": expected { type, data } ` +
+              `with a Reflow type, got ${typeof packet[port]}`,
+          ),
+        );
+      }
+    }
+    let single: Promise<void> | undefined;
+    let all: Promise<void>[] | undefined;
+    for (const port in packet) {
+      const edges = this.outs.get(port)!;
+      const message = packet[port];
+      for (let i = 0; i < edges.length; i++) {
+        const edge = edges[i];
+        // Each copy after the first is cloned so that no consumer sees another's mutations.
+        const copy = i === 0 ? message : cloneMessage(message);
+        this.net.track(1);
+        if (this.net.listening) this.net.sent(edge, copy);
+        const written = edge.writer.write(copy);
+        if (single === undefined) single = written;
+        else (all ??= [single]).push(written);
+      }
+    }
+    if (all) return Promise.all(all).then(noop);
+    return single ?? Promise.resolve();
+  }
+}
+
+class TickContext implements ActorContext {
+  outputs: Packet | undefined;
+  pendingDone: Promise<void> | undefined;
+  signal: AbortSignal;
+  private finished = false;
+  private doneCalled = false;
+
+  constructor(
+    private readonly node: NodeRunner,
+    readonly inputs: Readonly<Record<string, Message>>,
+    readonly attempt: number,
+  ) {
+    this.signal = node.net.signal;
+  }
+
+  get nodeId(): string {
+    return this.node.id;
+  }
+
+  get config(): Readonly<Record<string, unknown>> {
+    return this.node.metadata;
+  }
+
+  send(packet: Packet): Promise<void> {
+    if (this.finished) {
+      return Promise.reject(new NetworkError(`node "${this.node.id}": send() after its tick ended`));
+    }
+    return this.node.emit(packet);
+  }
+
+  done(outputs?: Packet): void {
+    if (this.doneCalled) throw new NetworkError(`node "${this.node.id}": done() called twice in one tick`);
+    if (this.finished) throw new NetworkError(`node "${this.node.id}": done() after its tick ended`);
+    this.doneCalled = true;
+    if (outputs) {
+      this.outputs = outputs;
+      this.pendingDone = this.node.emit(outputs);
+      // Awaited after run returns; this keeps a rejection while run is still busy from being
+      // reported as unhandled.
+      this.pendingDone.catch(noop);
+    }
+  }
+
+  close(): void {
+    this.finished = true;
+  }
+}
+
+function cloneMessage(message: Message): Message {
+  const data = message.data;
+  return typeof data === "object" && data !== null
+    ? { type: message.type, data: structuredClone(data) } as Message
+    : message;
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+function noop(): void {}
