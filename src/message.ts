@@ -76,7 +76,9 @@ export const Message = {
   event: (data: Json): Message => ({ type: "Event", data }),
   boolean: (data: boolean): Message => ({ type: "Boolean", data }),
   integer: (data: number): Message => {
-    if (!Number.isSafeInteger(data)) throw new TypeError(`Message.integer: ${data} is not a safe integer`);
+    if (!Number.isSafeInteger(data)) {
+      throw new TypeError(`Message.integer: ${data} is not a safe integer`);
+    }
     return { type: "Integer", data };
   },
   float: (data: number): Message => ({ type: "Float", data }),

@@ -7,19 +7,25 @@
  * ```
  * @module
  */
-export { Actor, type ActorClass, type ActorContext, type ActorFactory, type ActorLike } from "./actor.ts";
+export {
+  Actor,
+  type ActorClass,
+  type ActorContext,
+  type ActorFactory,
+  type ActorLike,
+} from "./actor.ts";
 export { type ActorTemplate, defineActor } from "./actor.ts";
 export { DEFAULT_CAPACITY } from "./connection.ts";
 export { ActorError, NetworkError, TickTimeoutError } from "./errors.ts";
 export type * from "./events.ts";
 export {
+  isMessage,
   type Json,
   Message,
   MESSAGE_TYPES,
-  type MessageType,
-  isMessage,
   messageFromWire,
   messageToWire,
+  type MessageType,
   type Packet,
   type WireMessage,
   WireMessageSchema,
@@ -34,3 +40,14 @@ export {
   type Waiting,
 } from "./network.ts";
 export type { NodeMetadata } from "./node.ts";
+export {
+  GraphError,
+  type GraphIssue,
+  type GraphSpec,
+  initialMessage,
+  loadGraph,
+  parseGraph,
+  type ReflowGraphJson,
+  toGraphJson,
+} from "./graph.ts";
+export { toMermaid } from "./mermaid.ts";

@@ -1,5 +1,10 @@
 import { type ActorLike, type ActorTemplate, isActorClass } from "./actor.ts";
-import { closeConnection, DEFAULT_CAPACITY, type OpenConnection, openConnection } from "./connection.ts";
+import {
+  closeConnection,
+  DEFAULT_CAPACITY,
+  type OpenConnection,
+  openConnection,
+} from "./connection.ts";
 import { abortError, ActorError, describe, NetworkError } from "./errors.ts";
 import type { NetworkEvent } from "./events.ts";
 import { Message, messageFromWire } from "./message.ts";
@@ -143,7 +148,9 @@ export class Network implements Scheduler {
     if (typeof id !== "string" || id === "") {
       throw new NetworkError(`addNode: the node id must be a non-empty string`);
     }
-    if (this.nodes.has(id)) throw new NetworkError(`addNode("${id}"): a node "${id}" exists already`);
+    if (this.nodes.has(id)) {
+      throw new NetworkError(`addNode("${id}"): a node "${id}" exists already`);
+    }
     const tpl = this.templates.get(template);
     if (tpl === undefined) {
       throw new NetworkError(

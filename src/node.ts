@@ -114,7 +114,9 @@ export class NodeRunner {
   /** Lets every waiting delivery go, after shutdown, so that no connection pump stays parked. */
   release(): void {
     for (const w of this.waiting.splice(0)) w.resolve();
-    if (this.queues) for (const q of this.queues.values()) for (const w of q.splice(0)) w.resolve();
+    if (this.queues) {
+      for (const q of this.queues.values()) for (const w of q.splice(0)) w.resolve();
+    }
   }
 
   private next(): void {
@@ -142,7 +144,7 @@ export class NodeRunner {
     this.running = false;
     this.net.settle(1);
     if (consumed) {
-      if (Array.isArray(consumed)) for (const w of consumed) w.resolve();
+      if (Array.isArray(consumed)) { for (const w of consumed) w.resolve(); }
       else consumed.resolve();
     }
     this.next();
@@ -261,14 +263,20 @@ class TickContext implements ActorContext {
 
   send(packet: Packet): Promise<void> {
     if (this.finished) {
-      return Promise.reject(new NetworkError(`node "${this.node.id}": send() after its tick ended`));
+      return Promise.reject(
+        new NetworkError(`node "${this.node.id}": send() after its tick ended`),
+      );
     }
     return this.node.emit(packet);
   }
 
   done(outputs?: Packet): void {
-    if (this.doneCalled) throw new NetworkError(`node "${this.node.id}": done() called twice in one tick`);
-    if (this.finished) throw new NetworkError(`node "${this.node.id}": done() after its tick ended`);
+    if (this.doneCalled) {
+      throw new NetworkError(`node "${this.node.id}": done() called twice in one tick`);
+    }
+    if (this.finished) {
+      throw new NetworkError(`node "${this.node.id}": done() after its tick ended`);
+    }
     this.doneCalled = true;
     if (outputs) {
       this.outputs = outputs;
