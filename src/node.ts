@@ -87,10 +87,12 @@ export class NodeRunner {
     if (this.queues) {
       return new Promise((resolve) => {
         this.queues!.get(port)!.push({ port, message, resolve });
+        // Fire first (next() tracks the tick it starts), then settle: settling first would let
+        // the count touch zero, and whenIdle() resolve, just before the tick this packet completes.
         // Held in the port queue, the packet no longer keeps the network busy: a join that can
         // never fire must not keep whenIdle() from resolving.
-        this.net.settle(1);
         this.next();
+        this.net.settle(1);
       });
     }
     if (this.running || this.waiting.length > 0) {
@@ -142,12 +144,14 @@ export class NodeRunner {
     this.running = true;
     await this.tick(inputs);
     this.running = false;
-    this.net.settle(1);
     if (consumed) {
       if (Array.isArray(consumed)) { for (const w of consumed) w.resolve(); }
       else consumed.resolve();
     }
+    // Start the next tick first (a join's is tracked only when it starts), then settle this one,
+    // so that the in-flight count never touches zero while a tick is ready to run.
     this.next();
+    this.net.settle(1);
   }
 
   private async tick(inputs: Packet): Promise<void> {
