@@ -92,7 +92,7 @@ export class Network implements Scheduler {
   private readonly edges: ConnectionInfo[] = [];
   private readonly initials: InitialInfo[] = [];
   private readonly open: OpenConnection[] = [];
-  private readonly listeners = new Set<Listener>();
+  private readonly listeners = new Set<{ listener: Listener; types?: Set<string> }>();
   private readonly controller = new AbortController();
   private readonly failFast: boolean;
   private readonly capacity: number;
@@ -102,7 +102,10 @@ export class Network implements Scheduler {
   private idleWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private failure: ActorError | undefined;
   private stopping: Promise<void> | undefined;
+  /** Someone listens to tick events (ActorStarted, ActorCompleted). */
   listening = false;
+  /** Someone listens to MessageSent, built once per packet and connection. */
+  tracing = false;
 
   constructor(options: NetworkOptions = {}) {
     this.failFast = options.failFast ?? false;
@@ -315,13 +318,17 @@ export class Network implements Scheduler {
     return this.stopping;
   }
 
-  /** Subscribes to events; returns the unsubscribe function. */
-  on(listener: Listener): () => void {
-    this.listeners.add(listener);
-    this.listening = true;
+  /**
+   * Subscribes to events, or only to the `types` given; returns the unsubscribe function. Events
+   * nobody subscribed to are never built, so a network without tracing pays nothing per packet.
+   */
+  on(listener: Listener, types?: readonly NetworkEvent["_type"][]): () => void {
+    const entry = { listener, types: types ? new Set(types) : undefined };
+    this.listeners.add(entry);
+    this.refreshListening();
     return () => {
-      this.listeners.delete(listener);
-      this.listening = this.listeners.size > 0;
+      this.listeners.delete(entry);
+      this.refreshListening();
     };
   }
 
@@ -470,12 +477,20 @@ export class Network implements Scheduler {
     if (started) await Promise.all(this.open.map((edge) => closeConnection(edge, reason)));
     this.emit({ _type: "NetworkShutdown", timestamp: Date.now() });
     this.listeners.clear();
-    this.listening = false;
+    this.refreshListening();
+  }
+
+  private refreshListening(): void {
+    const wants = (type: string) =>
+      [...this.listeners].some((entry) => !entry.types || entry.types.has(type));
+    this.listening = wants("ActorStarted") || wants("ActorCompleted");
+    this.tracing = wants("MessageSent");
   }
 
   private emit(event: NetworkEvent): void {
-    if (!this.listening) return;
-    for (const listener of this.listeners) {
+    if (this.listeners.size === 0) return;
+    for (const { listener, types } of this.listeners) {
+      if (types && !types.has(event._type)) continue;
       try {
         listener(event);
       } catch {

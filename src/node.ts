@@ -17,8 +17,10 @@ export interface NodeMetadata {
 export interface Scheduler {
   readonly signal: AbortSignal;
   readonly stopped: boolean;
-  /** True when someone listens to events; keeps event objects off the hot path otherwise. */
+  /** True when someone listens to tick events; keeps event objects off the hot path otherwise. */
   readonly listening: boolean;
+  /** True when someone listens to MessageSent. */
+  readonly tracing: boolean;
   /** Counts one more packet in flight (in a connection or waiting for its node). */
   track(n: number): void;
   /** Counts packets or ticks that finished; at zero the network is idle. */
@@ -231,7 +233,7 @@ export class NodeRunner {
         // Each copy after the first is cloned so that no consumer sees another's mutations.
         const copy = i === 0 ? message : cloneMessage(message);
         this.net.track(1);
-        if (this.net.listening) this.net.sent(edge, copy);
+        if (this.net.tracing) this.net.sent(edge, copy);
         const written = edge.writer.write(copy);
         if (single === undefined) single = written;
         else (all ??= [single]).push(written);
