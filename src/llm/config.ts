@@ -1,0 +1,72 @@
+/**
+ * Configuration of the LLM layer. Nothing here reads the environment: each entry point (CLI,
+ * server, Worker) reads its own and passes the result in.
+ *
+ * @module
+ */
+import type OpenAI from "openai";
+
+/** Where and how to reach an OpenAI-compatible chat-completions endpoint. */
+export interface LlmConfig {
+  /** Base URL of the API, including `/v1`. Default `http://localhost:11434/v1` (Ollama). */
+  baseURL?: string;
+  /** Sent as `Authorization: Bearer …`. Default `ollama` (Ollama ignores it). */
+  apiKey?: string;
+  /** Default `qwen2.5:3b`. */
+  model?: string;
+  /** Default 0.4. */
+  temperature?: number;
+  /** Retries before the first token (connection refused, 5xx, 429). Default 2. */
+  maxRetries?: number;
+  /** Longest wait from sending the request to the first token. Default 60,000 ms. */
+  firstTokenTimeoutMs?: number;
+  /** Longest gap between two chunks once the stream has started. Default 30,000 ms. */
+  idleTimeoutMs?: number;
+  /** A fetch to use instead of the global one, e.g. the offline model's in-process `fetch`. */
+  fetch?: typeof fetch;
+  /** A ready client; `baseURL`, `apiKey` and `fetch` are then only used in error messages. */
+  client?: OpenAI;
+}
+
+/** {@link LlmConfig} with every default filled in. */
+export type ResolvedLlmConfig =
+  & Required<Omit<LlmConfig, "fetch" | "client">>
+  & Pick<LlmConfig, "fetch" | "client">;
+
+/** The defaults: a local Ollama serving `qwen2.5:3b`. */
+export const DEFAULT_LLM_CONFIG: Readonly<Required<Omit<LlmConfig, "fetch" | "client">>> = Object
+  .freeze({
+    baseURL: "http://localhost:11434/v1",
+    apiKey: "ollama",
+    model: "qwen2.5:3b",
+    temperature: 0.4,
+    maxRetries: 2,
+    firstTokenTimeoutMs: 60_000,
+    idleTimeoutMs: 30_000,
+  });
+
+/**
+ * Fills in defaults. `undefined` fields fall back to the default, so callers can pass optional
+ * values straight through.
+ *
+ * @example
+ * ```ts
+ * const config = resolveLlmConfig({ model: "llama3.2:1b" });
+ * config.baseURL; // "http://localhost:11434/v1"
+ * ```
+ */
+export function resolveLlmConfig(partial: LlmConfig = {}): ResolvedLlmConfig {
+  const pick = <K extends keyof typeof DEFAULT_LLM_CONFIG>(key: K) =>
+    partial[key] ?? DEFAULT_LLM_CONFIG[key];
+  return {
+    baseURL: pick("baseURL").replace(/\/+$/, ""),
+    apiKey: pick("apiKey"),
+    model: pick("model"),
+    temperature: pick("temperature"),
+    maxRetries: Math.max(0, Math.floor(pick("maxRetries"))),
+    firstTokenTimeoutMs: pick("firstTokenTimeoutMs"),
+    idleTimeoutMs: pick("idleTimeoutMs"),
+    fetch: partial.fetch,
+    client: partial.client,
+  };
+}

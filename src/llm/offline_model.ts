@@ -1,0 +1,369 @@
+/**
+ * The offline model: an OpenAI-compatible chat-completions server as a plain fetch handler.
+ * It streams deterministic, topic-aware text ({@link offlineReply}) with configurable pacing, so
+ * the CLI, the server, the tests and the benchmarks run without a model server. It can also
+ * misbehave on purpose (see {@link OfflineFault}) so the LLM layer's error paths can be tested.
+ *
+ * @module
+ */
+import { detectRole, offlineReply, offlineTokens, parseTopic } from "./offline_text.ts";
+
+/** Time to first token and per-token delay, in ms. 0 means no delay (tokens still arrive async). */
+export interface OfflinePacing {
+  tokenDelayMs?: number;
+  firstTokenDelayMs?: number;
+}
+
+/**
+ * Deliberate misbehaviour, for tests. Each knob applies to chat-completion requests only, and,
+ * when `roles` is given, only to requests whose detected role is listed.
+ */
+export interface OfflineFault {
+  /** Answer with this HTTP status and an OpenAI-style `{ error: { message, type } }` body. */
+  status?: number;
+  /** Extra wait before the first token (the response headers go out at once). */
+  stallBeforeFirstTokenMs?: number;
+  /** Send this many tokens, then nothing more, without closing the stream. */
+  stallAfterTokens?: number;
+  /** Send `data:` events that are not JSON. */
+  garbage?: boolean;
+  /** Send this many tokens, then error the body stream (the connection drops). */
+  dropAfterTokens?: number;
+  /** Send a JSON chat.completion instead of an event stream, even when `stream: true`. */
+  notEventStream?: boolean;
+  /**
+   * Answer 401 unless the request carries `Authorization: Bearer <requireKey>`. The 401 message
+   * echoes the key it was given, as real servers do, so tests can check that clients scrub it.
+   */
+  requireKey?: string;
+  /** Limit the fault to these roles (facts, stats, quotes, answer, generic). */
+  roles?: string[];
+}
+
+/** What `onRequest` learns about each chat-completion request. */
+export interface OfflineRequestInfo {
+  role: string;
+  model: string;
+  /** Resolves if the client goes away (abort, disconnect, body cancelled) before the end. */
+  aborted: Promise<void>;
+  /** Resolves when the server is done with the request, whether it completed or was aborted. */
+  ended: Promise<void>;
+}
+
+/** Options of {@link createOfflineModel}. */
+export interface OfflineModelOptions extends OfflinePacing {
+  /** Pacing per role (facts, stats, quotes, answer, generic), over the global pacing. */
+  pacing?: Record<string, OfflinePacing>;
+  /** Called as each chat-completion request starts. */
+  onRequest?: (info: OfflineRequestInfo) => void;
+  fault?: OfflineFault;
+}
+
+/** Chat-completion requests seen; `active` = `started` − `completed` − `aborted`. */
+export interface OfflineModelStats {
+  active: number;
+  started: number;
+  /** Requests the server finished, including fault responses. */
+  completed: number;
+  /** Requests the client abandoned before the server finished. */
+  aborted: number;
+}
+
+/** A running offline model. */
+export interface OfflineModel {
+  /** An in-process `fetch`: give it to the OpenAI client and no port is needed. */
+  fetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+  /** The fetch handler, to serve on a real port (`Deno.serve`, `@hono/node-server`, Workers). */
+  handle(req: Request): Promise<Response>;
+  readonly stats: OfflineModelStats;
+}
+
+/** Pacing that feels like a small local model; the default is no delay at all. */
+export const REALISTIC_PACING: Readonly<OfflinePacing> = Object.freeze({
+  tokenDelayMs: 25,
+  firstTokenDelayMs: 200,
+});
+
+/** Model names listed by `GET /v1/models`. Chat requests accept any name. */
+export const OFFLINE_MODELS: readonly string[] = ["qwen2.5:3b", "offline"];
+
+const encoder = new TextEncoder();
+
+/**
+ * Creates an offline model.
+ *
+ * @example
+ * ```ts
+ * const offline = createOfflineModel({ tokenDelayMs: 10 });
+ * for await (const delta of streamChat({ system, user, fetch: offline.fetch })) write(delta);
+ * // or on a port, under Deno:
+ * Deno.serve({ port: 8787 }, offline.handle);
+ * ```
+ */
+export function createOfflineModel(options: OfflineModelOptions = {}): OfflineModel {
+  const stats: OfflineModelStats = { active: 0, started: 0, completed: 0, aborted: 0 };
+  let nextId = 0;
+
+  async function serve(req: Request, inProcess: boolean): Promise<Response> {
+    const path = new URL(req.url).pathname.replace(/\/+$/, "");
+    if (req.method === "GET" && path.endsWith("/models")) return models();
+    if (req.method === "POST" && path.endsWith("/chat/completions")) {
+      return await chat(req, inProcess);
+    }
+    return errorResponse(404, `no route for ${req.method} ${path}`, "not_found_error");
+  }
+
+  async function chat(req: Request, inProcess: boolean): Promise<Response> {
+    let body: ChatRequest;
+    try {
+      body = await req.json();
+    } catch {
+      return errorResponse(400, "the request body is not valid JSON", "invalid_request_error");
+    }
+    if (
+      !body || typeof body !== "object" || !Array.isArray(body.messages) || !body.messages.length
+    ) {
+      return errorResponse(400, "'messages' is required and must be a non-empty array");
+    }
+    const model = typeof body.model === "string" ? body.model : "offline";
+    const system = body.messages.filter((m) => m?.role === "system").map(textOf).join("\n");
+    const user = textOf(body.messages.findLast((m) => m?.role === "user"));
+    const role = detectRole(system, user);
+    const text = offlineReply(role, parseTopic(user), user);
+    const f = options.fault && (!options.fault.roles || options.fault.roles.includes(role))
+      ? options.fault
+      : {};
+    const pacing = { ...options, ...options.pacing?.[role] };
+    const life = lifecycle(role, model, req.signal);
+
+    if (f.requireKey !== undefined) {
+      const given = /^Bearer\s+(.*)$/i.exec(req.headers.get("authorization") ?? "")?.[1] ?? "";
+      if (given !== f.requireKey) {
+        life.end("completed");
+        return errorResponse(
+          401,
+          `Incorrect API key provided: ${given || "(none)"}`,
+          "invalid_request_error",
+          "invalid_api_key",
+        );
+      }
+    }
+    if (f.status !== undefined && f.status >= 400) {
+      life.end("completed");
+      return errorResponse(
+        f.status,
+        f.status === 404
+          ? `model "${model}" not found, try pulling it first`
+          : `offline model fault: HTTP ${f.status}`,
+        f.status === 404
+          ? "not_found_error"
+          : f.status >= 500
+          ? "server_error"
+          : "invalid_request_error",
+      );
+    }
+    const id = `chatcmpl-offline-${nextId++}`;
+    const created = Math.floor(Date.now() / 1000);
+    if (body.stream !== true || f.notEventStream) {
+      life.end("completed");
+      return Response.json({
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: [{
+          index: 0,
+          message: { role: "assistant", content: text },
+          finish_reason: "stop",
+        }],
+        usage: {
+          prompt_tokens: offlineTokens(`${system} ${user}`).length,
+          completion_tokens: offlineTokens(text).length,
+          total_tokens: offlineTokens(`${system} ${user}`).length + offlineTokens(text).length,
+        },
+      });
+    }
+
+    const tokens = offlineTokens(text);
+    const chunk = (delta: Record<string, string>, finish: string | null) =>
+      `data: ${
+        JSON.stringify({
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model,
+          system_fingerprint: "offline",
+          choices: [{ index: 0, delta, finish_reason: finish }],
+        })
+      }\n\n`;
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        // Once the client is gone nothing more is generated; closing releases any late reader.
+        const quit = () => life.done && (close(controller), true);
+        if (quit()) return;
+        if (sent === f.stallAfterTokens) {
+          await life.sleep(Infinity);
+          quit();
+          return;
+        }
+        if (sent === f.dropAfterTokens) {
+          life.end("completed");
+          controller.error(new TypeError("offline model fault: connection dropped"));
+          return;
+        }
+        if (sent < tokens.length) {
+          await life.sleep(
+            sent === 0
+              ? (pacing.firstTokenDelayMs ?? 0) + (f.stallBeforeFirstTokenMs ?? 0)
+              : pacing.tokenDelayMs ?? 0,
+          );
+          if (quit()) return;
+          const delta: Record<string, string> = sent === 0
+            ? { role: "assistant", content: tokens[0] }
+            : { content: tokens[sent] };
+          sent++;
+          controller.enqueue(
+            encoder.encode(
+              f.garbage ? `data: {"id": not json ${tokens[sent - 1]}\n\n` : chunk(delta, null),
+            ),
+          );
+          return;
+        }
+        controller.enqueue(encoder.encode(`${chunk({}, "stop")}data: [DONE]\n\n`));
+        controller.close();
+        life.end("completed");
+      },
+      cancel() {
+        life.end("aborted");
+      },
+    }, { highWaterMark: 0 });
+    // A real fetch errors the response body when its request is aborted; do the same in-process
+    // so the reader learns at once. Over HTTP the server tears the body down itself.
+    return new Response(inProcess ? abortable(stream, req.signal) : stream, {
+      headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
+    });
+  }
+
+  function lifecycle(role: string, model: string, signal: AbortSignal) {
+    stats.started++;
+    stats.active++;
+    let resolveAborted!: () => void;
+    let resolveEnded!: () => void;
+    const aborted = new Promise<void>((r) => (resolveAborted = r));
+    const ended = new Promise<void>((r) => (resolveEnded = r));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let wake: (() => void) | undefined;
+    const life = {
+      done: false,
+      end(kind: "completed" | "aborted") {
+        if (life.done) return;
+        life.done = true;
+        clearTimeout(timer);
+        wake?.();
+        signal.removeEventListener("abort", onAbort);
+        stats.active--;
+        stats[kind]++;
+        if (kind === "aborted") resolveAborted();
+        resolveEnded();
+      },
+      /** Waits `ms` (forever for Infinity) or until the request ends, whichever is first. */
+      sleep(ms: number): Promise<void> {
+        return new Promise<void>((resolve) => {
+          wake = resolve;
+          if (ms !== Infinity) timer = setTimeout(resolve, Math.max(0, ms));
+        });
+      },
+    };
+    const onAbort = () => life.end("aborted");
+    if (signal.aborted) queueMicrotask(onAbort);
+    else signal.addEventListener("abort", onAbort, { once: true });
+    options.onRequest?.({ role, model, aborted, ended });
+    return life;
+  }
+
+  return {
+    stats,
+    handle: (req) => serve(req, false),
+    fetch: async (input, init) => {
+      const req = new Request(input, init);
+      if (req.signal.aborted) throw abortReason(req.signal);
+      return await serve(req, true);
+    },
+  };
+}
+
+interface ChatMessage {
+  role?: string;
+  content?: string | Array<{ type?: string; text?: string }> | null;
+}
+
+interface ChatRequest {
+  model?: unknown;
+  stream?: unknown;
+  messages: ChatMessage[];
+}
+
+function textOf(message: ChatMessage | undefined): string {
+  const content = message?.content;
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) return content.map((part) => part?.text ?? "").join("");
+  return "";
+}
+
+function close(controller: ReadableStreamDefaultController<Uint8Array>): void {
+  try {
+    controller.close();
+  } catch { /* already closed or errored */ }
+}
+
+function models(): Response {
+  return Response.json({
+    object: "list",
+    data: OFFLINE_MODELS.map((id) => ({ id, object: "model", created: 0, owned_by: "offline" })),
+  });
+}
+
+function errorResponse(
+  status: number,
+  message: string,
+  type = "invalid_request_error",
+  code: string | null = null,
+): Response {
+  return Response.json({ error: { message, type, param: null, code } }, { status });
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
+}
+
+/** `body` as a network response body would behave: reads fail once `signal` aborts. */
+function abortable(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (signal.aborted) return controller.error(abortReason(signal));
+      let onAbort!: () => void;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(abortReason(signal));
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+      try {
+        const { done, value } = await Promise.race([reader.read(), aborted]);
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        controller.error(err);
+        reader.cancel(err).catch(() => {});
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}

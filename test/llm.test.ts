@@ -1,0 +1,496 @@
+/**
+ * The LLM layer against the offline model: the real openai client over real HTTP on loopback
+ * (in-process under workerd), nothing mocked.
+ */
+import assert from "node:assert/strict";
+import { test } from "./harness.ts";
+import { serve } from "./serve.ts";
+import {
+  createOfflineModel,
+  isAbortError,
+  LlmError,
+  type LlmErrorCode,
+  type OfflineModelOptions,
+  offlineReply,
+  type OfflineRequestInfo,
+  offlineTokens,
+  openAIClient,
+  resolveLlmConfig,
+  streamChat,
+  type StreamChatOptions,
+} from "../src/llm/mod.ts";
+
+const SENTINEL = "sk-SENTINEL-1234";
+const TOPIC = "the history of zero";
+const FACTS = "You are a factual researcher. Give 3–5 bullets.";
+const STATS = "You are a statistician. Give 3–5 bullets of relevant numbers.";
+const QUOTES = "You are a quote librarian. Provide 2–3 short, attributable quotes.";
+const WRITER = "You are a senior writer. Compose a tight, sourced answer.";
+const USER = `Topic: ${TOPIC}`;
+
+/** An offline model served over HTTP, and the LlmConfig that reaches it. */
+async function offlineServer(options: OfflineModelOptions = {}) {
+  const requests: OfflineRequestInfo[] = [];
+  const model = createOfflineModel({
+    ...options,
+    onRequest: (info) => {
+      requests.push(info);
+      options.onRequest?.(info);
+    },
+  });
+  const served = await serve(model.handle);
+  const config: Partial<StreamChatOptions> = {
+    baseURL: `${served.url}/v1`,
+    apiKey: SENTINEL,
+    ...(served.fetch ? { fetch: served.fetch } : {}),
+  };
+  return { model, requests, config, served };
+}
+
+type OfflineServer = Awaited<ReturnType<typeof offlineServer>>;
+
+/** Runs `fn` against a fresh offline server and closes it afterwards, pass or fail. */
+async function withServer(
+  options: OfflineModelOptions,
+  fn: (s: OfflineServer) => Promise<void>,
+): Promise<void> {
+  const s = await offlineServer(options);
+  try {
+    await fn(s);
+  } finally {
+    await s.served.close();
+  }
+}
+
+async function collect(gen: AsyncGenerator<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const delta of gen) out.push(delta);
+  return out;
+}
+
+/** Runs `fn`, expects an LlmError with `code`, and checks the key is nowhere in it. */
+async function expectLlmError(
+  code: LlmErrorCode,
+  fn: () => Promise<unknown>,
+): Promise<LlmError> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof LlmError, `expected LlmError, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  assertNoKey(caught);
+  return caught;
+}
+
+function assertNoKey(err: unknown): void {
+  const e = err as Error;
+  for (const text of [e.message, e.stack ?? "", String(e), JSON.stringify(e)]) {
+    assert.ok(!text.includes(SENTINEL), `API key leaked: ${text}`);
+  }
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} not within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline text
+
+test("offlineTokens join back to exactly the text", () => {
+  for (const role of ["facts", "stats", "quotes", "answer", "generic"]) {
+    const text = offlineReply(role, TOPIC, USER);
+    assert.equal(offlineTokens(text).join(""), text);
+    assert.ok(offlineTokens(text).length > 5);
+  }
+  assert.deepEqual(offlineTokens(" a  b\n"), [" a", "  b", "\n"]);
+  assert.deepEqual(offlineTokens(""), []);
+});
+
+test("offline replies have the shape each role asks for, deterministically", () => {
+  const facts = offlineReply("facts", TOPIC, USER).split("\n");
+  assert.ok(facts.length >= 3 && facts.length <= 5, facts.join("\n"));
+  for (const line of facts) assert.match(line, /^- /);
+  assert.ok(facts.some((line) => line.toLowerCase().includes(TOPIC)));
+
+  const stats = offlineReply("stats", TOPIC, USER).split("\n");
+  assert.ok(stats.length >= 3 && stats.length <= 5);
+  for (const line of stats) assert.match(line, /^- .*\d/);
+
+  const quotes = offlineReply("quotes", TOPIC, USER).split("\n");
+  assert.ok(quotes.length >= 2 && quotes.length <= 3);
+  for (const line of quotes) assert.match(line, /^".+" — \S+/);
+
+  assert.equal(offlineReply("stats", TOPIC, USER), offlineReply("stats", TOPIC, USER));
+  assert.notEqual(offlineReply("stats", TOPIC, USER), offlineReply("stats", "tea", "Topic: tea"));
+
+  const prompt = "Combine these three perspectives into a 2–3 paragraph answer.\n\n" +
+    `## Facts\n${offlineReply("facts", TOPIC)}\n\n## Stats\n${offlineReply("stats", TOPIC)}\n\n` +
+    `## Quotes\n${offlineReply("quotes", TOPIC)}\n`;
+  const answer = offlineReply("answer", "", prompt);
+  const paragraphs = answer.split("\n\n");
+  assert.ok(paragraphs.length >= 2 && paragraphs.length <= 3, answer);
+  assert.ok(answer.includes(facts[0].slice(2, 40)), "answer uses the facts");
+  assert.ok(answer.includes(stats[0].slice(2, 40)), "answer uses the stats");
+  assert.ok(answer.includes(quotes[0].slice(0, 30)), "answer uses the quotes");
+});
+
+test("resolveLlmConfig fills defaults and clients are shared", () => {
+  const config = resolveLlmConfig({ model: "m", baseURL: "http://x/v1/" });
+  assert.equal(config.baseURL, "http://x/v1");
+  assert.equal(config.apiKey, "ollama");
+  assert.equal(config.maxRetries, 2);
+  assert.equal(resolveLlmConfig().model, "qwen2.5:3b");
+  const f = (() => Promise.reject(new Error("unused"))) as typeof fetch;
+  const a = openAIClient({ baseURL: "http://x/v1", apiKey: "k", fetch: f });
+  assert.equal(openAIClient({ baseURL: "http://x/v1", apiKey: "k", fetch: f }), a);
+  assert.notEqual(openAIClient({ baseURL: "http://x/v1", apiKey: "k2", fetch: f }), a);
+  assert.notEqual(openAIClient({ baseURL: "http://x/v1", apiKey: "k" }), a);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Offline model over HTTP
+
+test("offline model routes: models, non-streaming, bad JSON, unknown path", () =>
+  withServer({}, async (s) => {
+    const f = s.served.fetch ?? fetch;
+    const models = await (await f(`${s.served.url}/v1/models`)).json();
+    assert.deepEqual(models.data.map((m: { id: string }) => m.id), ["qwen2.5:3b", "offline"]);
+
+    const res = await f(`${s.served.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "anything-goes",
+        messages: [{ role: "system", content: QUOTES }, { role: "user", content: USER }],
+      }),
+    });
+    const completion = await res.json();
+    assert.equal(completion.object, "chat.completion");
+    assert.equal(completion.model, "anything-goes");
+    assert.equal(completion.choices[0].message.content, offlineReply("quotes", TOPIC, USER));
+
+    const bad = await f(`${s.served.url}/v1/chat/completions`, { method: "POST", body: "{nope" });
+    assert.equal(bad.status, 400);
+    assert.equal(typeof (await bad.json()).error.message, "string");
+    const empty = await f(`${s.served.url}/v1/chat/completions`, { method: "POST", body: "{}" });
+    assert.equal(empty.status, 400);
+    await empty.body?.cancel();
+
+    const missing = await f(`${s.served.url}/v2/nothing`);
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).error.type, "not_found_error");
+    assert.equal(s.model.stats.started, 1);
+    assert.equal(s.model.stats.active, 0);
+  }));
+
+test("streams the deterministic text token by token over HTTP", () =>
+  withServer({}, async (s) => {
+    for (const [system, role] of [[FACTS, "facts"], [STATS, "stats"], [QUOTES, "quotes"]]) {
+      const deltas = await collect(streamChat({ ...s.config, system, user: USER }));
+      assert.deepEqual(deltas, offlineTokens(offlineReply(role, TOPIC, USER)));
+    }
+    const user = `Combine these three perspectives.\n\n## Facts\n- a fact about ${TOPIC}\n\n` +
+      '## Stats\n- 42% of something\n\n## Quotes\n"Zero matters." — Someone';
+    const answer = (await collect(streamChat({ ...s.config, system: WRITER, user }))).join("");
+    assert.equal(answer, offlineReply("answer", "", user));
+    assert.ok(answer.includes("42% of something") && answer.includes("Zero matters."));
+    assert.deepEqual(s.requests.map((r) => r.role), ["facts", "stats", "quotes", "answer"]);
+    assert.equal(s.requests[0].model, "qwen2.5:3b");
+    await Promise.all(s.requests.map((r) => r.ended));
+    assert.deepEqual(s.model.stats, { active: 0, started: 4, completed: 4, aborted: 0 });
+  }));
+
+test("the in-process fetch reaches the offline model with no port", async () => {
+  const model = createOfflineModel();
+  const deltas = await collect(
+    streamChat({
+      system: STATS,
+      user: USER,
+      baseURL: "http://offline.invalid/v1",
+      fetch: model.fetch,
+    }),
+  );
+  assert.equal(deltas.join(""), offlineReply("stats", TOPIC, USER));
+  assert.deepEqual(model.stats, { active: 0, started: 1, completed: 1, aborted: 0 });
+});
+
+test("pacing: a role with a first-token delay arrives after a role without one", () =>
+  withServer({ pacing: { facts: { firstTokenDelayMs: 400 } } }, async (s) => {
+    const events: string[] = [];
+    const run = async (system: string, label: string) => {
+      for await (const _ of streamChat({ ...s.config, system, user: USER })) events.push(label);
+      events.push(`${label}:end`);
+    };
+    await Promise.all([run(FACTS, "facts"), run(STATS, "stats")]);
+    assert.equal(events[0], "stats");
+    assert.ok(events.indexOf("stats:end") < events.indexOf("facts"), events.join(" "));
+  }));
+
+// ---------------------------------------------------------------------------------------------
+// Cancellation
+
+test("aborting mid-stream ends the request on the server and rejects with the abort", () =>
+  withServer({ tokenDelayMs: 20 }, async (s) => {
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const err = await expectLlmError("aborted", async () => {
+      for await (
+        const delta of streamChat({
+          ...s.config,
+          system: FACTS,
+          user: USER,
+          signal: controller.signal,
+        })
+      ) {
+        seen.push(delta);
+        if (seen.length === 3) controller.abort(new Error("flow cancelled"));
+      }
+    });
+    assert.equal(seen.length, 3);
+    assert.ok(isAbortError(err));
+    assert.equal(err.name, "AbortError");
+    assert.equal((err.cause as Error).message, "flow cancelled");
+    await within(s.requests[0].aborted, 3_000, "server-side abort");
+    assert.equal(s.model.stats.aborted, 1);
+    assert.equal(s.model.stats.active, 0);
+  }));
+
+test("stopping iteration early (return) aborts the request", () =>
+  withServer({ tokenDelayMs: 20 }, async (s) => {
+    const seen: string[] = [];
+    for await (const delta of streamChat({ ...s.config, system: QUOTES, user: USER })) {
+      seen.push(delta);
+      if (seen.length === 2) break;
+    }
+    await within(s.requests[0].aborted, 3_000, "server-side abort");
+    assert.deepEqual(s.model.stats, { active: 0, started: 1, completed: 0, aborted: 1 });
+  }));
+
+test("aborting the in-process fetch ends the request too", async () => {
+  const model = createOfflineModel({ tokenDelayMs: 20 });
+  const controller = new AbortController();
+  const gen = streamChat({
+    system: FACTS,
+    user: USER,
+    baseURL: "http://offline.invalid/v1",
+    fetch: model.fetch,
+    signal: controller.signal,
+  });
+  await gen.next();
+  controller.abort();
+  await expectLlmError("aborted", () => gen.next());
+  assert.equal(model.stats.aborted, 1);
+});
+
+test("an already aborted signal rejects without a request", async () => {
+  const model = createOfflineModel();
+  await expectLlmError("aborted", () =>
+    collect(
+      streamChat({
+        system: FACTS,
+        user: USER,
+        fetch: model.fetch,
+        signal: AbortSignal.abort(),
+      }),
+    ));
+  assert.equal(model.stats.started, 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+test("a closed port is unreachable, retried before the first token", async () => {
+  // A port that was just free: open a server, note its port, close it.
+  const probe = await serve(() => Promise.resolve(new Response("")));
+  const baseURL = `${probe.url}/v1`;
+  await probe.close();
+  const err = await expectLlmError(
+    "unreachable",
+    () =>
+      collect(streamChat({ system: FACTS, user: USER, baseURL, apiKey: SENTINEL, maxRetries: 1 })),
+  );
+  assert.ok(err.message.startsWith(`no model server answers at ${baseURL} (connection refused)`));
+  assert.match(err.message, /qwen2\.5:3b/);
+  assert.match(err.message, /start Ollama or pass --offline/);
+  // Port 1 is on fetch's blocked list: still unreachable, with the reason given.
+  const blocked = await expectLlmError(
+    "unreachable",
+    () =>
+      collect(
+        streamChat({ system: FACTS, user: USER, baseURL: "http://127.0.0.1:1/v1", maxRetries: 0 }),
+      ),
+  );
+  assert.match(blocked.message, /^no model server answers at http:\/\/127\.0\.0\.1:1\/v1 \(/);
+}, {
+  only: ["node", "deno"],
+  why: "workerd cannot open raw loopback connections to a closed port",
+});
+
+test("a wrong key is unauthorized, never retried, and the echoed key is scrubbed", () =>
+  withServer({ fault: { requireKey: "the-right-key" } }, async (s) => {
+    const err = await expectLlmError(
+      "unauthorized",
+      () => collect(streamChat({ ...s.config, system: FACTS, user: USER })),
+    );
+    assert.equal(err.status, 401);
+    assert.ok(err.message.includes(s.config.baseURL!));
+    assert.match(err.message, /\[redacted\]/);
+    assert.equal(s.model.stats.started, 1);
+    // and the right key passes
+    const ok = await collect(
+      streamChat({ ...s.config, apiKey: "the-right-key", system: FACTS, user: USER }),
+    );
+    assert.equal(ok.join(""), offlineReply("facts", TOPIC, USER));
+  }));
+
+test("an unknown model is model_not_found with the pull command", () =>
+  withServer({ fault: { status: 404 } }, async (s) => {
+    const err = await expectLlmError(
+      "model_not_found",
+      () => collect(streamChat({ ...s.config, model: "llama9:70b", system: FACTS, user: USER })),
+    );
+    assert.equal(err.model, "llama9:70b");
+    assert.match(err.message, /model llama9:70b not found at http/);
+    assert.match(err.message, /`ollama pull llama9:70b`/);
+    assert.equal(s.model.stats.started, 1);
+  }));
+
+test("500 is a server_error, retried exactly maxRetries times", () =>
+  withServer({ fault: { status: 500 } }, async (s) => {
+    const err = await expectLlmError(
+      "server_error",
+      () => collect(streamChat({ ...s.config, maxRetries: 2, system: FACTS, user: USER })),
+    );
+    assert.equal(err.status, 500);
+    assert.equal(s.model.stats.started, 3);
+    const s0 = s.model.stats.started;
+    await expectLlmError(
+      "server_error",
+      () => collect(streamChat({ ...s.config, maxRetries: 0, system: FACTS, user: USER })),
+    );
+    assert.equal(s.model.stats.started, s0 + 1);
+  }));
+
+test("a fault limited to one role leaves the others working", () =>
+  withServer({ fault: { status: 503, roles: ["stats"] } }, async (s) => {
+    const [facts, stats] = await Promise.allSettled([
+      collect(streamChat({ ...s.config, system: FACTS, user: USER, maxRetries: 0 })),
+      collect(streamChat({ ...s.config, system: STATS, user: USER, maxRetries: 0 })),
+    ]);
+    assert.equal(facts.status, "fulfilled");
+    assert.equal(stats.status, "rejected");
+    assert.equal((stats.reason as LlmError).code, "server_error");
+  }));
+
+test("a 400 is a bad_request", () =>
+  withServer({ fault: { status: 400 } }, async (s) => {
+    await expectLlmError("bad_request", () =>
+      collect(streamChat({ ...s.config, system: FACTS, user: USER })));
+    assert.equal(s.model.stats.started, 1);
+  }));
+
+test("no first token in time is a timeout and the request is aborted", () =>
+  withServer({ fault: { stallBeforeFirstTokenMs: 10_000 } }, async (s) => {
+    const err = await expectLlmError(
+      "timeout",
+      () =>
+        collect(streamChat({ ...s.config, firstTokenTimeoutMs: 200, system: FACTS, user: USER })),
+    );
+    assert.match(err.message, /no first token from model qwen2\.5:3b at http.* within 200 ms/);
+    await within(s.requests[0].aborted, 3_000, "server-side abort");
+    assert.equal(s.model.stats.started, 1);
+  }));
+
+test("a stall mid-stream is a timeout after the tokens already delivered", () =>
+  withServer({ fault: { stallAfterTokens: 3 } }, async (s) => {
+    const seen: string[] = [];
+    const err = await expectLlmError("timeout", async () => {
+      for await (
+        const delta of streamChat({ ...s.config, idleTimeoutMs: 200, system: FACTS, user: USER })
+      ) {
+        seen.push(delta);
+      }
+    });
+    assert.equal(
+      seen.join(""),
+      offlineTokens(offlineReply("facts", TOPIC, USER)).slice(0, 3).join(""),
+    );
+    assert.match(err.message, /went silent for more than 200 ms/);
+    await within(s.requests[0].aborted, 3_000, "server-side abort");
+    assert.equal(s.model.stats.started, 1, "no retry after a token");
+  }));
+
+test("garbage event data is a bad_stream", () =>
+  withServer({ fault: { garbage: true } }, async (s) => {
+    const err = await expectLlmError(
+      "bad_stream",
+      () => collect(streamChat({ ...s.config, system: FACTS, user: USER })),
+    );
+    assert.match(err.message, /malformed stream/);
+    assert.equal(s.model.stats.started, 1);
+  }));
+
+test("a body that is not an event stream is a bad_stream", () =>
+  withServer({ fault: { notEventStream: true } }, async (s) => {
+    const err = await expectLlmError(
+      "bad_stream",
+      () => collect(streamChat({ ...s.config, system: FACTS, user: USER })),
+    );
+    assert.match(err.message, /application\/json instead of an event stream/);
+  }));
+
+test("a connection dropped mid-stream is a bad_stream, not retried", () =>
+  withServer({ fault: { dropAfterTokens: 4 } }, async (s) => {
+    const seen: string[] = [];
+    await expectLlmError("bad_stream", async () => {
+      for await (const delta of streamChat({ ...s.config, system: FACTS, user: USER })) {
+        seen.push(delta);
+      }
+    });
+    // Bytes in flight when a connection drops may be lost, so up to 4 tokens arrive, in order.
+    assert.ok(seen.length <= 4);
+    const tokens = offlineTokens(offlineReply("facts", TOPIC, USER));
+    assert.deepEqual(seen, tokens.slice(0, seen.length));
+    assert.equal(s.model.stats.started, 1);
+  }));
+
+test("the server sees a disconnect while the client is slow to read", async () => {
+  // Backpressure: the stream is pull-based, so the server only produces what is read.
+  const model = createOfflineModel();
+  const res = await model.fetch("http://offline.invalid/v1/chat/completions", {
+    method: "POST",
+    body: JSON.stringify({ stream: true, messages: [{ role: "user", content: USER }] }),
+  });
+  const reader = res.body!.getReader();
+  await reader.read();
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(model.stats.active, 1, "still open, waiting for the reader");
+  await reader.cancel();
+  assert.deepEqual(model.stats, { active: 0, started: 1, completed: 0, aborted: 1 });
+});
+
+test("many concurrent streams through one in-process model stay correct", async () => {
+  const model = createOfflineModel();
+  const roles = [[FACTS, "facts"], [STATS, "stats"], [QUOTES, "quotes"]] as const;
+  const results = await Promise.all(
+    Array.from({ length: 300 }, async (_, i) => {
+      const [system, role] = roles[i % 3];
+      const user = `Topic: topic number ${i}`;
+      const text = (await collect(
+        streamChat({ system, user, baseURL: "http://offline.invalid/v1", fetch: model.fetch }),
+      )).join("");
+      return text === offlineReply(role, `topic number ${i}`, user);
+    }),
+  );
+  assert.ok(results.every(Boolean));
+  assert.deepEqual(model.stats, { active: 0, started: 300, completed: 300, aborted: 0 });
+});
