@@ -1,0 +1,175 @@
+/**
+ * The HTTP app: `POST /research` (and `GET /research?topic=` for EventSource) streams the research
+ * flow as it runs; `GET /graph` describes it; `GET /` is the live page; `GET /healthz` reports
+ * liveness and how many flows are in flight. Nothing here reads the environment: each entry point
+ * (cli/serve.ts, worker.ts) builds an {@link AppConfig} and calls {@link createApp}.
+ *
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { HTTPException } from "hono/http-exception";
+import { validator } from "hono/validator";
+import { z } from "zod";
+import type { LlmConfig } from "../src/llm/config.ts";
+import { toMermaid } from "../src/mermaid.ts";
+import { researchGraph } from "../src/research/run_research.ts";
+import { bearerAuth } from "./auth.ts";
+import { PAGE_HTML } from "./page.ts";
+import { researchStream, type StreamFormat } from "./stream.ts";
+
+/** How to build the app. */
+export interface AppConfig {
+  /** The model server (pass the offline model's `fetch` to run without one). */
+  llm: LlmConfig;
+  /** When set, `/research` and `/graph` require `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Allowed CORS origin(s); `"*"` for any. No CORS headers when unset. */
+  cors?: string | string[];
+  /** Longest topic accepted, in characters (default 500). */
+  maxTopicLength?: number;
+  /** Largest request body accepted, in bytes (default 16 KiB). */
+  maxBodyBytes?: number;
+  /** Give up on a flow after this long (default: runResearch's 300,000 ms). */
+  timeoutMs?: number;
+  /** Aborting it stops every flow in flight (e.g. on server shutdown). */
+  signal?: AbortSignal;
+}
+
+/** One problem with a request, as reported in a 400's `issues`. */
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+const FORMATS = ["sse", "text"] as const;
+
+/** Builds the Hono app for `config`. */
+export function createApp(config: AppConfig): Hono {
+  const maxTopicLength = config.maxTopicLength ?? 500;
+  const maxBodyBytes = config.maxBodyBytes ?? 16 * 1024;
+  const topic = z.string({
+    error: (i) => i.input === undefined ? "topic is required" : "topic must be a string",
+  }).trim()
+    .min(1, "topic must not be empty")
+    .max(maxTopicLength, `topic must be at most ${maxTopicLength} characters`);
+  const model = z.string({ error: "model must be a string" }).trim()
+    .min(1, "model must not be empty").max(200, "model must be at most 200 characters")
+    .optional();
+  const format = z.enum(FORMATS, { error: `format must be one of: ${FORMATS.join(", ")}` })
+    .optional();
+  const bodySchema = z.object({ topic, model }, { error: "the body must be a JSON object" });
+  const querySchema = z.object({ format });
+  const getQuerySchema = z.object({ topic, model, format });
+
+  let active = 0;
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    if (error instanceof HTTPException && error.status < 500) {
+      return c.json({ error: error.message || "bad request", issues: [] }, error.status);
+    }
+    return c.json({ error: "internal error" }, 500);
+  });
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+
+  if (config.cors !== undefined) {
+    app.use(
+      "*",
+      cors({
+        origin: config.cors,
+        allowMethods: ["GET", "POST", "OPTIONS"],
+        allowHeaders: ["Authorization", "Content-Type", "Accept"],
+        maxAge: 600,
+      }),
+    );
+  }
+  if (config.token !== undefined) {
+    const auth = bearerAuth(config.token);
+    app.use("/research", auth);
+    app.use("/graph", auth);
+  }
+
+  app.get("/", (c) => c.html(PAGE_HTML, 200, { "Cache-Control": "no-cache" }));
+  app.get("/healthz", (c) => c.json({ ok: true, active }));
+
+  app.get("/graph", (c) => {
+    const graph = researchGraph(c.req.query("topic") || undefined);
+    if (c.req.query("format") === "mermaid") return c.text(toMermaid(graph));
+    return c.json(graph);
+  });
+
+  const stream = (c: Context, input: { topic: string; model?: string; format?: StreamFormat }) => {
+    const fmt = input.format ?? preferredFormat(c.req.header("accept"));
+    active++;
+    const signals = [c.req.raw.signal, config.signal].filter((s): s is AbortSignal => !!s);
+    const body = researchStream(input.topic, {
+      llm: input.model ? { ...config.llm, model: input.model } : config.llm,
+      format: fmt,
+      signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
+      timeoutMs: config.timeoutMs,
+      onEnd: () => active--,
+    });
+    return new Response(body, {
+      headers: {
+        "Content-Type": fmt === "sse"
+          ? "text/event-stream; charset=utf-8"
+          : "text/plain; charset=utf-8",
+        // Without it workerd (miniflare and Cloudflare's edge) gzips text/plain, which buffers the
+        // whole body until the flow ends. See notes/streams-limits.md.
+        "Content-Encoding": "identity",
+        "Cache-Control": "no-cache, no-transform",
+        "X-Accel-Buffering": "no",
+      },
+    });
+  };
+
+  app.post(
+    "/research",
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: (c) =>
+        c.json({
+          error: `the request body is larger than ${maxBodyBytes} bytes`,
+          issues: [{ path: "", message: `at most ${maxBodyBytes} bytes` }],
+        }, 400),
+    }),
+    validator("query", (value, c) => parse(querySchema, value, c)),
+    validator("json", (value, c) => {
+      const type = c.req.header("content-type") ?? "";
+      if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
+        return bad(c, "the body must be JSON (Content-Type: application/json)", []);
+      }
+      return parse(bodySchema, value, c);
+    }),
+    (c) => stream(c, { ...c.req.valid("json"), format: c.req.valid("query").format }),
+  );
+
+  app.get(
+    "/research",
+    validator("query", (value, c) => parse(getQuerySchema, value, c)),
+    (c) => stream(c, c.req.valid("query")),
+  );
+
+  return app;
+}
+
+/** `text` when the client asks for text/plain rather than event streams; SSE otherwise. */
+function preferredFormat(accept: string | undefined): StreamFormat {
+  if (!accept) return "sse";
+  const wantsText = /(^|,)\s*text\/plain\s*(;|,|$)/i.test(accept);
+  const wantsSse = /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept);
+  return wantsText && !wantsSse ? "text" : "sse";
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, c: Context): z.output<T> | Response {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+  return bad(c, `invalid request: ${issues.map((i) => i.message).join("; ")}`, issues);
+}
+
+function bad(c: Context, error: string, issues: Issue[]): Response {
+  return c.json({ error, issues }, 400);
+}

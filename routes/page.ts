@@ -1,0 +1,227 @@
+/**
+ * The live page served at `GET /`: one HTML document, no build step. It POSTs to /research, reads
+ * the Server-Sent Events with a stream reader, fills the four role panels as tokens arrive and
+ * lights the graph's nodes while they run. Everything the model says is inserted as text.
+ *
+ * @module
+ */
+
+/** Node positions of the research graph, hand-laid for the inline SVG. */
+const NODES: { id: string; label: string; x: number; y: number }[] = [
+  { id: "factual", label: "factual", x: 20, y: 14 },
+  { id: "statistician", label: "statistician", x: 20, y: 74 },
+  { id: "quoter", label: "quoter", x: 20, y: 134 },
+  { id: "synth", label: "synth", x: 240, y: 74 },
+  { id: "logger", label: "logger", x: 460, y: 14 },
+  { id: "sink", label: "sink", x: 460, y: 134 },
+];
+const W = 120;
+const H = 36;
+const EDGES: [string, string, string][] = [
+  ["factual", "synth", "finding"],
+  ["statistician", "synth", "finding"],
+  ["quoter", "synth", "finding"],
+  ["factual", "logger", "chunk"],
+  ["statistician", "logger", "chunk"],
+  ["quoter", "logger", "chunk"],
+  ["synth", "logger", "chunk"],
+  ["synth", "sink", "answer"],
+];
+
+function graphSvg(): string {
+  const at = (id: string) => NODES.find((n) => n.id === id)!;
+  const edges = EDGES.map(([from, to]) => {
+    const a = at(from);
+    const b = at(to);
+    const x1 = a.x + W;
+    const y1 = a.y + H / 2;
+    const x2 = b.x;
+    const y2 = b.y + H / 2;
+    const mx = (x1 + x2) / 2;
+    return `<path class="edge" d="M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}"/>`;
+  }).join("");
+  const nodes = NODES.map((n) =>
+    `<g class="node" id="node-${n.id}" data-state="idle"><rect x="${n.x}" y="${n.y}" width="${W}" height="${H}" rx="8"/>` +
+    `<text x="${n.x + W / 2}" y="${n.y + H / 2 + 5}">${n.label}</text></g>`
+  ).join("");
+  return `<svg id="graph" viewBox="0 0 600 184" role="img" aria-label="research graph">` +
+    `<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>` +
+    `${edges}${nodes}</svg>`;
+}
+
+const SCRIPT = `
+const $ = (id) => document.getElementById(id);
+const roles = ["facts", "stats", "quotes", "answer"];
+let running = null;
+
+function setStatus(text) { $("status").textContent = text; }
+function showError(text) {
+  const box = $("error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+function setNode(id, state) {
+  const node = $("node-" + id);
+  if (node) node.setAttribute("data-state", state);
+}
+function reset() {
+  for (const role of roles) {
+    const body = $("panel-" + role).querySelector(".body");
+    body.textContent = "";
+    $("panel-" + role).classList.remove("live");
+  }
+  for (const node of document.querySelectorAll(".node")) node.setAttribute("data-state", "idle");
+  showError("");
+}
+function append(role, text) {
+  const panel = $("panel-" + role);
+  if (!panel) return;
+  const body = panel.querySelector(".body");
+  body.appendChild(document.createTextNode(text));
+  for (const other of roles) $("panel-" + other).classList.toggle("live", other === role);
+  body.scrollTop = body.scrollHeight;
+}
+function handle(event, data) {
+  if (event === "chunk") append(data.role, data.text);
+  else if (event === "node") setNode(data.id, data.state);
+  else if (event === "answer") setStatus("answer ready");
+  else if (event === "error") { showError(data.message); setStatus("failed"); }
+  else if (event === "done") setStatus("done");
+}
+function parseFrame(frame) {
+  let event = "message";
+  const data = [];
+  for (const line of frame.split("\\n")) {
+    if (line.startsWith("event:")) event = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+  }
+  if (data.length) handle(event, JSON.parse(data.join("\\n")));
+}
+async function start() {
+  const topic = $("topic").value.trim();
+  if (!topic) { showError("Type a topic first."); return; }
+  reset();
+  const controller = new AbortController();
+  running = controller;
+  $("go").textContent = "Stop";
+  $("go").classList.add("stop");
+  setStatus("starting…");
+  const headers = { "Content-Type": "application/json", "Accept": "text/event-stream" };
+  const token = $("token").value.trim();
+  if (token) headers["Authorization"] = "Bearer " + token;
+  try {
+    const res = await fetch("research", {
+      method: "POST", headers, body: JSON.stringify({ topic }), signal: controller.signal,
+    });
+    if (!res.ok) {
+      let message = "HTTP " + res.status;
+      try { message = (await res.json()).error || message; } catch {}
+      showError(message);
+      setStatus("failed");
+      return;
+    }
+    setStatus("streaming…");
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\\r\\n?/g, "\\n");
+      let end;
+      while ((end = buffer.indexOf("\\n\\n")) >= 0) {
+        parseFrame(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+      }
+    }
+    if ($("status").textContent === "streaming…") setStatus("ended");
+  } catch (error) {
+    if (controller.signal.aborted) setStatus("stopped");
+    else { showError("Connection failed: " + (error && error.message || error)); setStatus("failed"); }
+  } finally {
+    if (running === controller) running = null;
+    $("go").textContent = "Start";
+    $("go").classList.remove("stop");
+    for (const node of document.querySelectorAll('.node[data-state="running"]')) {
+      node.setAttribute("data-state", controller.signal.aborted ? "idle" : "done");
+    }
+    for (const role of roles) $("panel-" + role).classList.remove("live");
+  }
+}
+$("form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (running) running.abort(new DOMException("stopped by the user", "AbortError"));
+  else start();
+});
+`;
+
+/** The page's HTML. */
+export const PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>reflow-edge research</title>
+<style>
+  :root { --bg: #f6f7fb; --card: #fff; --ink: #1d2433; --muted: #667085; --line: #dde2ec;
+    --accent: #3b6ef5; --run: #f5a524; --ok: #17a34a; --bad: #dc2626; }
+  * { box-sizing: border-box; }
+  body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+    background: var(--bg); color: var(--ink); }
+  main { max-width: 1100px; margin: 0 auto; padding: 24px 20px 40px; }
+  h1 { font-size: 22px; margin: 0 0 4px; }
+  .sub { color: var(--muted); margin: 0 0 18px; }
+  form { display: flex; gap: 10px; flex-wrap: wrap; align-items: center; }
+  input { font: inherit; padding: 9px 12px; border: 1px solid var(--line); border-radius: 8px;
+    background: #fff; }
+  #topic { flex: 1 1 360px; }
+  #token { flex: 0 1 200px; }
+  button { font: inherit; font-weight: 600; padding: 9px 22px; border: 0; border-radius: 8px;
+    background: var(--accent); color: #fff; cursor: pointer; min-width: 90px; }
+  button.stop { background: var(--bad); }
+  #status { color: var(--muted); font-size: 13px; min-width: 90px; }
+  #error { margin: 12px 0 0; padding: 10px 14px; border-radius: 8px; background: #fde8e8;
+    color: #8a1c1c; border: 1px solid #f5c2c2; white-space: pre-wrap; }
+  .card { background: var(--card); border: 1px solid var(--line); border-radius: 12px; }
+  #graph-card { margin: 18px 0; padding: 10px 14px; }
+  #graph { width: 100%; max-height: 200px; display: block; }
+  .edge { fill: none; stroke: #b7bfcd; stroke-width: 1.5; marker-end: url(#arrow); }
+  .node rect { fill: #eef1f7; stroke: #b7bfcd; stroke-width: 1.5; transition: fill .15s, stroke .15s; }
+  .node text { text-anchor: middle; font-size: 14px; fill: var(--ink); }
+  .node[data-state="running"] rect { fill: #fff3d6; stroke: var(--run); stroke-width: 2.5; }
+  .node[data-state="done"] rect { fill: #e3f6e9; stroke: var(--ok); }
+  .node[data-state="failed"] rect { fill: #fde8e8; stroke: var(--bad); }
+  .panels { display: grid; grid-template-columns: repeat(3, 1fr); gap: 14px; }
+  .panel { display: flex; flex-direction: column; min-height: 220px; }
+  .panel h2 { margin: 0; padding: 10px 14px; font-size: 13px; text-transform: uppercase;
+    letter-spacing: .06em; color: var(--muted); border-bottom: 1px solid var(--line); }
+  .panel.live h2 { color: var(--run); }
+  .panel .body { padding: 12px 14px; white-space: pre-wrap; overflow-wrap: anywhere;
+    overflow-y: auto; max-height: 320px; flex: 1; }
+  #panel-answer { grid-column: 1 / -1; }
+  #panel-answer .body { max-height: none; }
+  @media (max-width: 800px) { .panels { grid-template-columns: 1fr; } }
+</style>
+</head>
+<body>
+<main>
+  <h1>reflow-edge research</h1>
+  <p class="sub">Three specialist agents run in parallel, a synthesizer combines them; every token streams live.</p>
+  <form id="form">
+    <input id="topic" name="topic" placeholder="a topic, e.g. the history of zero" autocomplete="off" required>
+    <input id="token" name="token" type="password" placeholder="token (if required)" autocomplete="off">
+    <button id="go" type="submit">Start</button>
+    <span id="status" role="status">idle</span>
+  </form>
+  <div id="error" role="alert" hidden></div>
+  <div id="graph-card" class="card">${graphSvg()}</div>
+  <div class="panels">
+    <section class="card panel" id="panel-facts"><h2>Facts</h2><div class="body"></div></section>
+    <section class="card panel" id="panel-stats"><h2>Stats</h2><div class="body"></div></section>
+    <section class="card panel" id="panel-quotes"><h2>Quotes</h2><div class="body"></div></section>
+    <section class="card panel" id="panel-answer"><h2>Answer</h2><div class="body"></div></section>
+  </div>
+</main>
+<script type="module">${SCRIPT}</script>
+</body>
+</html>
+`;
