@@ -23,10 +23,15 @@ export interface CliIo {
  * Chooses the model server: the offline model when asked, or when nobody answers at the default
  * URL and no URL was chosen explicitly; otherwise the configured server.
  */
-export async function chooseLlm(args: CliArgs, env: CliEnv, notice: (line: string) => void) {
+export async function chooseLlm(
+  args: CliArgs,
+  env: CliEnv,
+  notice: (line: string) => void,
+  defaultBaseURL = DEFAULT_LLM_CONFIG.baseURL,
+): Promise<LlmConfig> {
   const explicit = args.baseURL ?? env.baseURL;
   const llm: LlmConfig = {
-    baseURL: explicit ?? DEFAULT_LLM_CONFIG.baseURL,
+    baseURL: explicit ?? defaultBaseURL,
     apiKey: env.apiKey,
     model: args.model ?? env.model,
   };

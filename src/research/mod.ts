@@ -1,0 +1,29 @@
+/**
+ * The seed's research flow on the public API: three specialists, a synthesizer, a logger and a
+ * sink, wired in code or loaded from JSON.
+ *
+ * @module
+ */
+export {
+  FactualResearcher,
+  Logger,
+  Quoter,
+  Sink,
+  Specialist,
+  Statistician,
+  Synthesizer,
+} from "./agents.ts";
+export {
+  type ChunkFormat,
+  formatJsonLines,
+  formatSse,
+  formatText,
+  type ResearchChunk,
+} from "./format.ts";
+export {
+  researchActors,
+  researchGraph,
+  researchNetwork,
+  type ResearchOptions,
+  runResearch,
+} from "./run_research.ts";

@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { parseArgs } from "../cli/args.ts";
+import { chooseLlm } from "../cli/research.ts";
+import { createOfflineModel } from "../src/llm/offline_model.ts";
+import { runtime, test } from "./harness.ts";
+import { serve } from "./serve.ts";
+
+const NOT_ON_WORKERD = "spawns the CLI as a process, which workerd cannot do";
+
+/**
+ * Runs main.ts in a child process (Deno under Deno, tsx under Node) and collects its output;
+ * `onOutput` is called with a `kill(signal)` once stdout has something.
+ */
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  onOutput?: (kill: (signal: "SIGINT") => void) => void,
+) {
+  const decoder = new TextDecoder();
+  if (runtime === "deno") {
+    // deno-lint-ignore no-explicit-any
+    const Deno = (globalThis as any).Deno;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "main.ts", ...args],
+      env: { ...env, NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const read = async (stream: ReadableStream<Uint8Array>, tap?: () => void) => {
+      let text = "";
+      for await (const bytes of stream) {
+        text += decoder.decode(bytes, { stream: true });
+        tap?.();
+      }
+      return text;
+    };
+    let told = false;
+    const [stdout, stderr, status] = await Promise.all([
+      read(child.stdout, () => {
+        if (!told && onOutput) onOutput((signal) => child.kill(signal));
+        told = true;
+      }),
+      read(child.stderr),
+      child.status,
+    ]);
+    return { code: status.code as number, stdout, stderr };
+  }
+  const { spawn } = await import("node:child_process");
+  return await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "main.ts", ...args], {
+      env: { ...process.env, ...env, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Uint8Array) => {
+      if (stdout === "" && onOutput) onOutput((signal) => child.kill(signal));
+      stdout += decoder.decode(d);
+    });
+    child.stderr.on("data", (d: Uint8Array) => (stderr += decoder.decode(d)));
+    child.on(
+      "close",
+      (code: number | null, signal: string | null) =>
+        resolve({ code: code ?? (signal === "SIGINT" ? 130 : -1), stdout, stderr }),
+    );
+  });
+}
+
+test("the CLI streams all four roles on the offline model, then prints the answer", async () => {
+  const { code, stdout, stderr } = await cli(["--offline", "the history of zero"]);
+  assert.equal(code, 0, stderr);
+  for (const role of ["facts", "stats", "quotes", "answer"]) {
+    assert.match(stdout, new RegExp(`\\[${role}\\] `), `no [${role}] in:\n${stdout}`);
+  }
+  // The answer streams live as [answer] tokens, then is printed once more on its own.
+  const rest = stdout.slice(stdout.lastIndexOf("[answer] ") + "[answer] ".length);
+  const answer = rest.slice(0, (rest.length - 3) / 2);
+  assert.ok(answer.length > 20);
+  assert.equal(rest, `${answer}\n\n${answer}\n`);
+}, { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 });
+
+test("the CLI --json prints one JSON line per chunk, then the answer", async () => {
+  const { code, stdout } = await cli(["--offline", "--json", "tea"]);
+  assert.equal(code, 0);
+  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const last = lines.pop();
+  assert.equal(last.event, "answer");
+  assert.ok(lines.every((l) => l.event === "chunk" && typeof l.text === "string"));
+  const answer = lines.filter((l) => l.role === "answer").map((l) => l.text).join("");
+  assert.equal(answer, last.text);
+}, { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 });
+
+test("the CLI fails clearly, without the key, when the chosen model server is down", async () => {
+  const { served } = await serve(createOfflineModel().handle).then((s) => ({ served: s }));
+  const url = `${served.url}/v1`;
+  await served.close();
+  const { code, stderr, stdout } = await cli(["--base-url", url, "zero"], {
+    OPENAI_API_KEY: "sk-SENTINEL-cli-999",
+  });
+  assert.equal(code, 1);
+  assert.match(stderr, new RegExp(`no model server answers at ${url.replace(/\./g, "\\.")}`));
+  assert.ok(!(stderr + stdout).includes("sk-SENTINEL-cli-999"));
+}, { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 });
+
+test("Ctrl-C stops the flow and every model request at once", async () => {
+  const offline = createOfflineModel({ tokenDelayMs: 30 });
+  const served = await serve(offline.handle);
+  try {
+    const { code, stderr } = await cli(["--base-url", `${served.url}/v1`, "zero"], {}, (kill) => {
+      kill("SIGINT");
+    });
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupted \(Ctrl-C\)/);
+    // The server sees every request the CLI had opened end, without completing.
+    for (let i = 0; i < 100 && offline.stats.active > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(offline.stats.active, 0);
+    assert.ok(offline.stats.aborted >= 1, JSON.stringify(offline.stats));
+    assert.equal(offline.stats.completed, 0);
+  } finally {
+    await served.close();
+  }
+}, { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 });
+
+test("the CLI rejects bad usage with exit code 2", async () => {
+  const none = await cli([]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /give a topic/);
+  const bad = await cli(["--frobnicate", "x"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown option --frobnicate/);
+  const help = await cli(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--offline/);
+}, { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 });
+
+test("argument parsing: flags, values, topic words", () => {
+  const a = parseArgs(["--model=llama3", "--base-url", "http://x/v1", "the", "history", "--json"]);
+  assert.equal(a.model, "llama3");
+  assert.equal(a.baseURL, "http://x/v1");
+  assert.equal(a.topic, "the history");
+  assert.equal(a.json, true);
+  assert.throws(() => parseArgs(["--model"]), /--model needs a value/);
+  assert.throws(() => parseArgs(["--base-url", "nope"]), /not a URL/);
+  assert.throws(() => parseArgs(["--port", "99999"]), /--port/);
+});
+
+test("no server at the default URL and none chosen: the offline model, with a notice", async () => {
+  const served = await serve(createOfflineModel().handle);
+  const url = `${served.url}/v1`;
+  await served.close();
+  const notices: string[] = [];
+  const llm = await chooseLlm(parseArgs(["zero"]), {}, (l) => notices.push(l), url);
+  assert.equal(notices.length, 1);
+  assert.match(notices[0], /no model server answers at .*; using the offline model/);
+  assert.equal(typeof llm.fetch, "function");
+  // Chosen explicitly, the same dead URL is used as given, to fail with its own clear error.
+  const chosen = await chooseLlm(
+    parseArgs(["--base-url", url, "zero"]),
+    {},
+    (l) => notices.push(l),
+  );
+  assert.equal(chosen.baseURL, url);
+  assert.equal(chosen.fetch, undefined);
+  assert.equal(notices.length, 1);
+}, { only: ["node", "deno"], why: "workerd cannot listen on a loopback port, so none can refuse" });

@@ -1,0 +1,260 @@
+import assert from "node:assert/strict";
+import { ActorError, type NetworkEvent } from "../src/mod.ts";
+import { LlmError } from "../src/llm/errors.ts";
+import { createOfflineModel, type OfflineModelOptions } from "../src/llm/offline_model.ts";
+import { offlineReply } from "../src/llm/offline_text.ts";
+import {
+  formatText,
+  researchActors,
+  type ResearchChunk,
+  researchGraph,
+  researchNetwork,
+  runResearch,
+} from "../src/research/mod.ts";
+import { deferred, test } from "./harness.ts";
+import { serve } from "./serve.ts";
+
+const TOPIC = "the history of zero";
+const SENTINEL = "sk-SENTINEL-research-1234";
+
+/** Serves an offline model on loopback (in-process under workerd) and the LLM config to reach it. */
+async function model(options: OfflineModelOptions = {}) {
+  const offline = createOfflineModel(options);
+  const served = await serve(offline.handle);
+  const llm = {
+    baseURL: `${served.url}/v1`,
+    fetch: served.fetch,
+    apiKey: SENTINEL,
+    maxRetries: 0,
+  };
+  return { offline, served, llm };
+}
+
+/** A writable that keeps what the Logger writes, and the chunks it formatted. */
+function recorder() {
+  const writes: string[] = [];
+  const chunks: ResearchChunk[] = [];
+  const output = new WritableStream<string>({ write: (text) => void writes.push(text) });
+  const format = (chunk: ResearchChunk, previous: string | null) => {
+    chunks.push(chunk);
+    return formatText(chunk, previous);
+  };
+  return { output, format, writes, chunks };
+}
+
+/** The text of one role, joined from its chunks. */
+function roleText(chunks: ResearchChunk[], role: string): string {
+  return chunks.filter((c) => c.role === role).map((c) => c.text).join("");
+}
+
+test("specialists run concurrently; the synthesizer starts after all three findings", async () => {
+  // Paced so that every specialist streams for a while: facts slowest, quotes quickest.
+  const { served, llm } = await model({
+    pacing: {
+      facts: { tokenDelayMs: 6, firstTokenDelayMs: 20 },
+      stats: { tokenDelayMs: 5, firstTokenDelayMs: 20 },
+      quotes: { tokenDelayMs: 4, firstTokenDelayMs: 20 },
+      answer: { tokenDelayMs: 1, firstTokenDelayMs: 20 },
+    },
+  });
+  try {
+    const timeline: string[] = [];
+    const span: Record<string, { start: number; end: number }> = {};
+    let answer = "";
+    const output = new WritableStream<string>();
+    const net = researchNetwork(
+      TOPIC,
+      researchActors({
+        llm,
+        output,
+        format: (chunk, previous) => {
+          if (chunk.first) timeline.push(`first:${chunk.role}`);
+          return formatText(chunk, previous);
+        },
+      }, (a) => (answer = a)),
+    );
+    net.on((event: NetworkEvent) => {
+      if (event._type === "MessageSent" && event.toActor === "synth") {
+        timeline.push(`finding:${event.fromActor}`);
+      } else if (event._type === "ActorStarted") {
+        span[event.actorId] = { start: performance.now(), end: 0 };
+        if (event.actorId === "synth") timeline.push("synth-started");
+      } else if (event._type === "ActorCompleted") {
+        span[event.actorId].end = performance.now();
+      }
+    }, ["MessageSent", "ActorStarted", "ActorCompleted"]);
+    const started = performance.now();
+    await net.start();
+    await net.whenIdle({ timeoutMs: 30_000 });
+    const total = performance.now() - started;
+    await net.shutdown();
+
+    const firstFinding = timeline.findIndex((e) => e.startsWith("finding:"));
+    for (const role of ["facts", "stats", "quotes"]) {
+      const at = timeline.indexOf(`first:${role}`);
+      assert.ok(at >= 0 && at < firstFinding, `${role} streamed before any finding: ${timeline}`);
+    }
+    const synthStart = timeline.indexOf("synth-started");
+    const findings = timeline.filter((e) => e.startsWith("finding:"));
+    assert.deepEqual(findings.sort(), [
+      "finding:factual",
+      "finding:quoter",
+      "finding:statistician",
+    ]);
+    assert.ok(timeline.lastIndexOf(findings.at(-1)!) < synthStart, timeline.join(" "));
+    assert.ok(timeline.indexOf("first:answer") > synthStart);
+    assert.ok(answer.length > 0);
+
+    // Latency is max(specialist) + synthesizer, not their sum: compare ratios, not times.
+    const specialists = ["factual", "statistician", "quoter"].map((id) =>
+      span[id].end - span[id].start
+    );
+    const synth = span.synth.end - span.synth.start;
+    const parallel = Math.max(...specialists) + synth;
+    const serial = specialists.reduce((a, b) => a + b, 0) + synth;
+    assert.ok(total < 1.5 * parallel, `total ${total} vs max+synth ${parallel}`);
+    assert.ok(total < 0.85 * serial, `total ${total} vs sum ${serial}: not parallel`);
+  } finally {
+    await served.close();
+  }
+}, { timeout: 40_000 });
+
+test("the logger writes seed-format role-tagged text; nothing lost or doubled", async () => {
+  const { served, llm } = await model({ tokenDelayMs: 1 });
+  try {
+    const rec = recorder();
+    const answer = await runResearch(TOPIC, { llm, output: rec.output, format: rec.format });
+    for (const role of ["facts", "stats", "quotes"] as const) {
+      assert.equal(roleText(rec.chunks, role), offlineReply(role, TOPIC, `Topic: ${TOPIC}`));
+      assert.equal(rec.chunks.filter((c) => c.role === role && c.first).length, 1);
+    }
+    assert.equal(roleText(rec.chunks, "answer"), answer);
+    // The answer is the offline model's for exactly the findings the synthesizer was given.
+    const prompt = "Combine these three perspectives into a 2–3 paragraph answer.\n\n" +
+      `## Facts\n${roleText(rec.chunks, "facts")}\n\n` +
+      `## Stats\n${roleText(rec.chunks, "stats")}\n\n` +
+      `## Quotes\n${roleText(rec.chunks, "quotes")}\n`;
+    assert.equal(answer, offlineReply("answer", "", prompt));
+    // Seed format, rebuilt independently: a tag at each role change, a blank line between roles.
+    let expected = "";
+    let role: string | null = null;
+    for (const c of rec.chunks) {
+      if (c.role !== role) expected += `${role === null ? "" : "\n\n"}[${c.role}] `;
+      expected += c.text;
+      role = c.role;
+    }
+    assert.equal(rec.writes.join(""), expected);
+    assert.match(rec.writes.join(""), /^\[(facts|stats|quotes)\] /);
+    assert.ok(rec.chunks.at(-1)!.role === "answer");
+  } finally {
+    await served.close();
+  }
+});
+
+test("the graph JSON runs the same as the graph wired in code", async () => {
+  const { served, llm } = await model();
+  try {
+    const inCode = await runResearch(TOPIC, { llm });
+    const fromJson = await runResearch(TOPIC, { llm, graph: JSON.stringify(researchGraph()) });
+    const otherTopic = await runResearch("tea", { llm, graph: researchGraph() });
+    assert.equal(fromJson, inCode);
+    assert.notEqual(otherTopic, inCode);
+    assert.equal(researchGraph("tea").connections.filter((c) => "data" in c).length, 3);
+  } finally {
+    await served.close();
+  }
+});
+
+test("aborting mid-flow ends every model request on the server and rejects", async () => {
+  const ended: Promise<void>[] = [];
+  const allStarted = deferred();
+  const { offline, served, llm } = await model({
+    tokenDelayMs: 20,
+    onRequest: (info) => {
+      ended.push(info.ended);
+      if (ended.length === 3) allStarted.resolve();
+    },
+  });
+  const controller = new AbortController();
+  const firstChunk = deferred();
+  const output = new WritableStream<string>({ write: () => firstChunk.resolve() });
+  const run = runResearch(TOPIC, { llm, output, signal: controller.signal });
+  // Whatever happens below, the flow's own outcome is observed (no unhandled rejection).
+  const outcome = run.then(() => "resolved", (e: unknown) => e);
+  try {
+    await Promise.all([firstChunk.promise, allStarted.promise]);
+    assert.equal(offline.stats.active, 3, "three specialists are streaming");
+    const reason = new DOMException("user pressed stop", "AbortError");
+    controller.abort(reason);
+    assert.equal(await outcome, reason);
+    await Promise.all(ended);
+    assert.equal(offline.stats.active, 0);
+    assert.equal(offline.stats.aborted, 3);
+    assert.equal(offline.stats.started, 3, "the synthesizer never asked the model");
+  } finally {
+    controller.abort();
+    await outcome;
+    await served.close();
+  }
+});
+
+/** Runs the flow against a misbehaving model and returns the LlmError it failed with. */
+async function failure(options: OfflineModelOptions, llmExtra = {}): Promise<LlmError> {
+  const { served, llm } = await model(options);
+  try {
+    const error = await runResearch(TOPIC, { llm: { ...llm, ...llmExtra } }).then(
+      () => assert.fail("the flow succeeded"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof ActorError, `expected an ActorError, got ${error}`);
+    assert.ok(error.cause instanceof LlmError, `expected an LlmError cause, got ${error.cause}`);
+    const text = `${error.message} ${error.stack} ${JSON.stringify(error)} ${error.cause.stack}`;
+    assert.ok(!text.includes(SENTINEL), "the API key leaked into the error");
+    assert.match(error.message, /^node "(factual|statistician|quoter|synth)" failed: /);
+    return error.cause;
+  } finally {
+    await served.close();
+  }
+}
+
+test("a 401 from the model server fails the flow with a clear error", async () => {
+  const e = await failure({ fault: { requireKey: "another-key" } });
+  assert.equal(e.code, "unauthorized");
+  assert.match(e.message, /qwen2\.5:3b/);
+  assert.match(e.message, /127\.0\.0\.1|offline\.invalid/);
+});
+
+test("an unknown model (404) and a 500 fail the flow with clear errors", async () => {
+  const notFound = await failure({ fault: { status: 404 } });
+  assert.equal(notFound.code, "model_not_found");
+  assert.match(notFound.message, /model qwen2\.5:3b/);
+  const broken = await failure({ fault: { status: 500, roles: ["stats"] } });
+  assert.equal(broken.code, "server_error");
+});
+
+test("a stalled stream and garbage SSE fail the flow instead of hanging", async () => {
+  const stalled = await failure({ fault: { stallAfterTokens: 2 } }, { idleTimeoutMs: 200 });
+  assert.equal(stalled.code, "timeout");
+  const garbage = await failure({ fault: { garbage: true, roles: ["quotes"] } });
+  assert.equal(garbage.code, "bad_stream");
+});
+
+test("a model server that is down fails the flow naming its URL", async () => {
+  const { served } = await model();
+  const url = served.url;
+  await served.close();
+  const error = await runResearch(TOPIC, {
+    llm: { baseURL: `${url}/v1`, apiKey: SENTINEL, maxRetries: 0 },
+  }).then(() => assert.fail("succeeded"), (e: unknown) => e as ActorError);
+  assert.ok(error.cause instanceof LlmError);
+  assert.equal(error.cause.code, "unreachable");
+  assert.ok(error.message.includes(`${url}/v1`), error.message);
+  assert.ok(!error.message.includes(SENTINEL));
+}, { only: ["node", "deno"], why: "workerd cannot listen on a loopback port, so none can refuse" });
+
+test("bad arguments are rejected at once", async () => {
+  await assert.rejects(runResearch("  "), /topic must be a non-empty string/);
+  const controller = new AbortController();
+  controller.abort(new DOMException("already stopped", "AbortError"));
+  await assert.rejects(runResearch(TOPIC, { signal: controller.signal }), /already stopped/);
+});
