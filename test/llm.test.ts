@@ -494,3 +494,31 @@ test("many concurrent streams through one in-process model stay correct", async 
   assert.ok(results.every(Boolean));
   assert.deepEqual(model.stats, { active: 0, started: 300, completed: 300, aborted: 0 });
 });
+
+test("429 is retried like a 5xx and then reported as rate limiting", () =>
+  withServer({ fault: { status: 429 } }, async (s) => {
+    const err = await expectLlmError(
+      "server_error",
+      () => collect(streamChat({ ...s.config, maxRetries: 1, system: FACTS, user: USER })),
+    );
+    assert.equal(err.status, 429);
+    assert.match(err.message, /rate limiting/);
+    assert.equal(s.model.stats.started, 2);
+  }));
+
+test("aborting while waiting for the first token ends the request on the server", () =>
+  withServer({ firstTokenDelayMs: 10_000 }, async (s) => {
+    const controller = new AbortController();
+    const started = new Promise<OfflineRequestInfo>((resolve) => {
+      const poll = () => s.requests[0] ? resolve(s.requests[0]) : setTimeout(poll, 5);
+      poll();
+    });
+    const call = collect(
+      streamChat({ ...s.config, system: STATS, user: USER, signal: controller.signal }),
+    );
+    const info = await started;
+    controller.abort();
+    await expectLlmError("aborted", () => call);
+    await within(info.aborted, 3_000, "server-side abort");
+    assert.deepEqual(s.model.stats, { active: 0, started: 1, completed: 0, aborted: 1 });
+  }));
