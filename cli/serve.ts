@@ -1,9 +1,112 @@
+/**
+ * `--serve`: serves the HTTP app (routes/app.ts) with `Deno.serve` under Deno and
+ * `@hono/node-server` under Node, until Ctrl-C.
+ *
+ * Environment: PORT (default 8787; `--port` wins), HOST (default 127.0.0.1), REFLOW_TOKEN (bearer
+ * token for /research and /graph), REFLOW_CORS (comma-separated origins, or `*`), plus the CLI's
+ * model settings (OPENAI_BASE_URL, OPENAI_API_KEY, REFLOW_MODEL) with the same offline fallback.
+ */
+import { createApp } from "../routes/app.ts";
 import type { CliArgs } from "./args.ts";
-import type { CliEnv } from "./research.ts";
-import { printError } from "./platform.ts";
+import { env, onInterrupt, printError } from "./platform.ts";
+import { chooseLlm, type CliEnv } from "./research.ts";
 
-/** `--serve`: the HTTP app arrives with the HTTP issue; until then say so plainly. */
-export function serve(_args: CliArgs, _env: CliEnv): Promise<number> {
-  printError("reflow-edge: --serve is not available in this build yet");
-  return Promise.resolve(2);
+// deno-lint-ignore no-explicit-any
+const deno = (globalThis as any).Deno;
+
+/** A running server: its URL and how to stop it. */
+interface Running {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves until Ctrl-C; resolves with the exit code. */
+export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
+  const port = args.port ?? Number(env("PORT") ?? 8787);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    printError(`reflow-edge: PORT must be a whole number from 0 to 65535`);
+    return 2;
+  }
+  const hostname = env("HOST") ?? "127.0.0.1";
+  let llm;
+  try {
+    llm = await chooseLlm(args, settings, printError);
+  } catch (error) {
+    printError(`reflow-edge: ${(error as Error).message}`);
+    return 1;
+  }
+  const cors = env("REFLOW_CORS")?.split(",").map((s) => s.trim()).filter(Boolean);
+  const shutdown = new AbortController();
+  const app = createApp({
+    llm,
+    token: env("REFLOW_TOKEN"),
+    cors: cors?.length ? cors : undefined,
+    signal: shutdown.signal,
+  });
+
+  let running: Running;
+  try {
+    running = deno
+      ? serveDeno(app.fetch, port, hostname)
+      : await serveNode(app.fetch, port, hostname);
+  } catch (error) {
+    printError(`reflow-edge: cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
+    return 1;
+  }
+  console.log(`reflow-edge: serving ${running.url} (Ctrl-C to stop)`);
+
+  await new Promise<void>((resolve) => {
+    const stop = onInterrupt(() => {
+      stop();
+      resolve();
+    });
+  });
+  printError("reflow-edge: shutting down");
+  // Ends every flow in flight (and its model requests), so the streams close and the server can.
+  shutdown.abort(new DOMException("the server is shutting down", "AbortError"));
+  await running.close();
+  return 0;
+}
+
+type Handler = (req: Request) => Response | Promise<Response>;
+
+function urlOf(hostname: string, port: number): string {
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return `http://${host}:${port}/`;
+}
+
+function serveDeno(handler: Handler, port: number, hostname: string): Running {
+  const server = deno.serve({ port, hostname, onListen() {} }, handler);
+  return {
+    url: urlOf(hostname, server.addr.port),
+    close: () => withLimit(server.shutdown(), 3_000),
+  };
+}
+
+async function serveNode(handler: Handler, port: number, hostname: string): Promise<Running> {
+  const { serve } = await import("@hono/node-server");
+  let server!: ReturnType<typeof serve>;
+  const info = await new Promise<{ port: number }>((resolve, reject) => {
+    server = serve({ fetch: handler, port, hostname }, resolve);
+    server.once("error", reject);
+  });
+  return {
+    url: urlOf(hostname, info.port),
+    close: () =>
+      withLimit(
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        }),
+        3_000,
+      ),
+  };
+}
+
+function withLimit(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise.then(() => {}, () => {}),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]).finally(() => clearTimeout(timer));
 }
