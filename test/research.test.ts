@@ -258,3 +258,50 @@ test("bad arguments are rejected at once", async () => {
   controller.abort(new DOMException("already stopped", "AbortError"));
   await assert.rejects(runResearch(TOPIC, { signal: controller.signal }), /already stopped/);
 });
+
+test("fail-fast: one specialist failing aborts its siblings' model requests", async () => {
+  const ended: Promise<void>[] = [];
+  const { offline, served, llm } = await model({
+    tokenDelayMs: 15,
+    // The stats stream drops mid-way, when all three specialists are surely streaming.
+    fault: { dropAfterTokens: 5, roles: ["stats"] },
+    onRequest: (info) => ended.push(info.ended),
+  });
+  try {
+    const error = await runResearch(TOPIC, { llm }).then(
+      () => assert.fail("succeeded"),
+      (e: unknown) => e as ActorError,
+    );
+    assert.match(error.message, /^node "statistician" failed: /);
+    assert.equal((error.cause as LlmError).code, "bad_stream");
+    await Promise.all(ended);
+    assert.equal(offline.stats.active, 0);
+    assert.equal(offline.stats.aborted, 2, "facts and quotes were cut off, not finished");
+  } finally {
+    await served.close();
+  }
+});
+
+test("continue: the synthesizer gets what arrived plus an error note", async () => {
+  const { offline, served, llm } = await model({ fault: { status: 500, roles: ["stats"] } });
+  try {
+    const rec = recorder();
+    const answer = await runResearch(TOPIC, { llm, ...rec, policy: "continue" });
+    const stats = roleText(rec.chunks, "stats");
+    assert.match(stats, /^\(note: the stats agent failed: .*500/);
+    assert.ok(!stats.includes(SENTINEL));
+    assert.equal(roleText(rec.chunks, "facts"), offlineReply("facts", TOPIC, `Topic: ${TOPIC}`));
+    assert.equal(roleText(rec.chunks, "answer"), answer);
+    const prompt = "Combine these three perspectives into a 2–3 paragraph answer.\n\n" +
+      `## Facts\n${roleText(rec.chunks, "facts")}\n\n` +
+      `## Stats\n${stats}\n\n` +
+      `## Quotes\n${roleText(rec.chunks, "quotes")}\n`;
+    assert.equal(answer, offlineReply("answer", "", prompt));
+    assert.equal(offline.stats.started, 4);
+    // The same policy applies to the graph loaded from JSON.
+    const fromJson = await runResearch(TOPIC, { llm, graph: researchGraph(), policy: "continue" });
+    assert.equal(fromJson, answer);
+  } finally {
+    await served.close();
+  }
+});

@@ -15,8 +15,8 @@ async function streamToChunks(
   roleLabel: string,
   system: string,
   user: string,
+  partial: { text: string } = { text: "" },
 ): Promise<string> {
-  let full = "";
   let first = true;
   const model = ctx.config.model;
   const temperature = ctx.config.temperature;
@@ -31,11 +31,11 @@ async function streamToChunks(
       signal: ctx.signal,
     })
   ) {
-    full += delta;
+    partial.text += delta;
     await ctx.send({ chunk: Message.object({ role: roleLabel, text: delta, first }) });
     first = false;
   }
-  return full;
+  return partial.text;
 }
 
 /**
@@ -61,16 +61,26 @@ export abstract class Specialist extends Actor {
     super();
   }
 
+  /**
+   * With node metadata `onError: "note"`, a model failure does not fail the tick: the finding is
+   * what arrived, plus a note saying what went wrong, so the synthesizer still runs.
+   */
   async run(ctx: ActorContext): Promise<void> {
     const topic = String(ctx.inputs.topic.data);
-    const finding = await streamToChunks(
-      ctx,
-      this.llm,
-      this.roleLabel,
-      this.role,
-      `Topic: ${topic}`,
-    );
-    ctx.done({ finding: Message.string(finding) });
+    const partial = { text: "" };
+    try {
+      const user = `Topic: ${topic}`;
+      const finding = await streamToChunks(ctx, this.llm, this.roleLabel, this.role, user, partial);
+      ctx.done({ finding: Message.string(finding) });
+    } catch (error) {
+      if (ctx.config.onError !== "note" || ctx.signal.aborted) throw error;
+      const note = `(note: the ${this.roleLabel} agent failed: ${(error as Error).message})`;
+      const text = partial.text ? `\n\n${note}` : note;
+      await ctx.send({
+        chunk: Message.object({ role: this.roleLabel, text, first: partial.text === "" }),
+      });
+      ctx.done({ finding: Message.string(partial.text + text) });
+    }
   }
 }
 

@@ -26,7 +26,15 @@ export interface ResearchOptions {
   capacity?: number;
   /** Run the graph from this JSON (Reflow or fbp-graph form) instead of wiring it in code. */
   graph?: unknown;
+  /**
+   * `"fail-fast"` (default): the first failing agent aborts its siblings and the flow rejects.
+   * `"continue"`: a failing specialist hands the synthesizer what it had, with an error note
+   * (node metadata `onError: "note"`), and the flow goes on; a failing synthesizer still fails it.
+   */
+  policy?: "fail-fast" | "continue";
 }
+
+const SPECIALISTS = ["factual", "statistician", "quoter"];
 
 /** The research graph in Reflow's JSON form, with `topic` as its initial packet. */
 export function researchGraph(topic = "the history of zero"): ReflowGraphJson {
@@ -65,9 +73,10 @@ export function researchActors(
 export function researchNetwork(
   topic: string,
   actors: Record<string, ActorTemplate>,
-  capacity?: number,
+  options: Pick<ResearchOptions, "capacity" | "policy"> = {},
 ): Network {
-  const net = new Network({ failFast: true, capacity });
+  const net = new Network({ failFast: true, capacity: options.capacity });
+  const metadata = options.policy === "continue" ? { onError: "note" } : {};
   for (const [name, template] of Object.entries(actors)) net.registerActor(name, template);
   for (
     const [name, template] of [
@@ -78,7 +87,7 @@ export function researchNetwork(
       ["logger", "tpl_logger"],
       ["sink", "tpl_sink"],
     ]
-  ) net.addNode(name, template);
+  ) net.addNode(name, template, SPECIALISTS.includes(name) ? { ...metadata } : {});
   net.addConnection("factual", "finding", "synth", "facts");
   net.addConnection("statistician", "finding", "synth", "stats");
   net.addConnection("quoter", "finding", "synth", "quotes");
@@ -115,8 +124,8 @@ export async function runResearch(topic: string, options: ResearchOptions = {}):
   let logger: Logger | undefined;
   const actors = researchActors(options, (a) => (answer = a), (l) => (logger = l));
   const net = options.graph === undefined
-    ? researchNetwork(topic, actors, options.capacity)
-    : loadGraph(withTopic(options.graph, topic), actors, {
+    ? researchNetwork(topic, actors, options)
+    : loadGraph(withTopic(options.graph, topic, options.policy), actors, {
       failFast: true,
       capacity: options.capacity,
     });
@@ -166,8 +175,11 @@ export async function runResearch(topic: string, options: ResearchOptions = {}):
   }
 }
 
-/** Puts `topic` into every initial packet of a research graph given as JSON. */
-function withTopic(input: unknown, topic: string): unknown {
+/**
+ * Puts `topic` into every initial packet of a research graph given as JSON, and under the
+ * "continue" policy marks the nodes fed by those packets (the specialists) `onError: "note"`.
+ */
+function withTopic(input: unknown, topic: string, policy: ResearchOptions["policy"]): unknown {
   let json: unknown;
   try {
     json = typeof input === "string" ? JSON.parse(input) : structuredClone(input);
@@ -177,8 +189,15 @@ function withTopic(input: unknown, topic: string): unknown {
   // deno-lint-ignore no-explicit-any
   const connections = (json as any)?.connections;
   if (!Array.isArray(connections)) return json;
+  // deno-lint-ignore no-explicit-any
+  const processes = (json as any).processes ?? {};
   for (const c of connections) {
-    if (c && typeof c === "object" && "data" in c) c.data = { type: "String", data: topic };
+    if (!c || typeof c !== "object" || !("data" in c)) continue;
+    c.data = { type: "String", data: topic };
+    const node = processes[c.to?.nodeId ?? c.tgt?.process];
+    if (policy === "continue" && node && typeof node === "object") {
+      node.metadata = { ...node.metadata, onError: "note" };
+    }
   }
   return json;
 }
