@@ -41,21 +41,25 @@ export function researchStream(
   options: ResearchStreamOptions,
 ): ReadableStream<Uint8Array> {
   const sse = options.format === "sse";
+  // A rendezvous: each write resolves only once the response body has been read that far, so a
+  // client that stops reading stops the Logger, which stops the agents reading the model.
+  const pipe = new TransformStream<string, string>();
+  const writer = pipe.writable.getWriter();
   const controller = new AbortController();
+  let tornDown: Promise<void> | undefined;
   const abort = (reason?: unknown) => {
-    if (!controller.signal.aborted) {
-      controller.abort(reason ?? new DOMException("the client went away", "AbortError"));
-    }
+    if (controller.signal.aborted) return;
+    controller.abort(reason ?? new DOMException("the client went away", "AbortError"));
+    // Error the pipe too: a Logger write parked on a body nobody reads (workerd reports a
+    // disconnect through request.signal only, without cancelling the body) must fail now, or the
+    // flow's shutdown would wait on it forever.
+    tornDown = writer.abort(controller.signal.reason).catch(() => {});
   };
   const clientSignal = options.signal;
   const onClientAbort = () => abort(clientSignal?.reason);
   if (clientSignal?.aborted) queueMicrotask(onClientAbort);
   else clientSignal?.addEventListener("abort", onClientAbort, { once: true });
 
-  // A rendezvous: each write resolves only once the response body has been read that far, so a
-  // client that stops reading stops the Logger, which stops the agents reading the model.
-  const pipe = new TransformStream<string, string>();
-  const writer = pipe.writable.getWriter();
   const write = (text: string) => writer.write(text);
   // The Logger gets its own writable that forwards into the shared writer, so node frames (written
   // from onEvent) and chunks share one ordered queue without fighting over the writer's lock.
@@ -97,8 +101,8 @@ export function researchStream(
       await writer.close();
     } catch (error) {
       if (controller.signal.aborted) {
-        // The client is gone (or cancelled): nobody reads, so just tear the pipe down.
-        await writer.abort(controller.signal.reason).catch(() => {});
+        // The client is gone (or cancelled): nobody reads; the pipe was torn down in abort().
+        await tornDown;
         return;
       }
       const message = errorMessage(error, options.llm.apiKey);
