@@ -239,6 +239,8 @@ export class Network implements Scheduler {
         to: this.nodes.get(info.to)!,
         toPort: info.inport,
         writer: stream.writer,
+        queued: 0,
+        held: false,
       };
       this.nodes.get(info.from)!.outs.get(info.outport)!.push(edge);
       pumps.push({ edge, reader: stream.reader });
@@ -446,7 +448,8 @@ export class Network implements Scheduler {
       for (;;) {
         const result = await reader.read();
         if (result.done) return;
-        await target.accept(port, result.value);
+        edge.queued--;
+        await target.accept(port, result.value, edge);
         // A pipe whose promises all resolve at once runs on microtasks alone and would starve
         // timers (tick timeouts) and I/O; yield to the macrotask queue now and then.
         if (++this.hops >= YIELD_EVERY) {

@@ -39,12 +39,22 @@ export interface OutEdge {
   readonly to: NodeRunner;
   readonly toPort: string;
   writer: WritableStreamDefaultWriter<Message>;
+  /** Packets written and not yet read by the connection's pump. */
+  queued: number;
+  /**
+   * The pump is parked on a join that cannot fire yet: its queued packets cannot move either, so
+   * they do not count as in flight (else a join that never fires would hang whenIdle()).
+   */
+  held: boolean;
 }
 
 interface Waiting {
   port: string;
   message: Message;
   resolve: () => void;
+  /** The connection it came by; undefined for initial packets. */
+  edge: OutEdge | undefined;
+  taken: boolean;
 }
 
 /**
@@ -58,6 +68,8 @@ export class NodeRunner {
   readonly timeoutMs: number;
   readonly retries: number;
   readonly retryDelayMs: number;
+  /** No timeout and no retry: ticks take the short path. */
+  private readonly plain: boolean;
   private running = false;
   /** Without awaitAllInports: packets that arrived while a tick ran, in arrival order. */
   private readonly waiting: Waiting[] = [];
@@ -79,26 +91,34 @@ export class NodeRunner {
     this.timeoutMs = metadata.timeoutMs ?? 0;
     this.retries = metadata.retry ?? 0;
     this.retryDelayMs = metadata.retryDelayMs ?? 0;
+    this.plain = this.timeoutMs === 0 && this.retries === 0;
   }
 
   /**
    * Hands a packet to the node. Resolves when the tick that consumed it ended, so that the
    * connection it came from does not read the next one before: the queue stays in the stream.
    */
-  accept(port: string, message: Message): Promise<void> {
+  accept(port: string, message: Message, edge?: OutEdge): Promise<void> {
     if (this.queues) {
       return new Promise((resolve) => {
-        this.queues!.get(port)!.push({ port, message, resolve });
+        const w: Waiting = { port, message, resolve, edge, taken: false };
+        this.queues!.get(port)!.push(w);
         // Fire first (next() tracks the tick it starts), then settle: settling first would let
         // the count touch zero, and whenIdle() resolve, just before the tick this packet completes.
+        this.next();
+        if (!w.taken && edge) {
+          edge.held = true;
+          this.net.settle(edge.queued);
+        }
         // Held in the port queue, the packet no longer keeps the network busy: a join that can
         // never fire must not keep whenIdle() from resolving.
-        this.next();
         this.net.settle(1);
       });
     }
     if (this.running || this.waiting.length > 0) {
-      return new Promise((resolve) => this.waiting.push({ port, message, resolve }));
+      return new Promise((resolve) =>
+        this.waiting.push({ port, message, resolve, edge, taken: false })
+      );
     }
     return this.runTick({ [port]: message }, undefined);
   }
@@ -129,12 +149,17 @@ export class NodeRunner {
       for (const queue of this.queues.values()) if (queue.length === 0) return;
       const inputs: Packet = {};
       const taken: Waiting[] = [];
+      this.net.track(1);
       for (const [port, queue] of this.queues) {
         const w = queue.shift()!;
+        w.taken = true;
         inputs[port] = w.message;
         taken.push(w);
+        if (w.edge?.held) {
+          w.edge.held = false;
+          this.net.track(w.edge.queued);
+        }
       }
-      this.net.track(1);
       this.runTick(inputs, taken);
       return;
     }
@@ -144,7 +169,22 @@ export class NodeRunner {
 
   private async runTick(inputs: Packet, consumed: Waiting | Waiting[] | undefined): Promise<void> {
     this.running = true;
-    await this.tick(inputs);
+    if (!this.plain) await this.tick(inputs);
+    else if (!this.net.stopped) {
+      // The hot path, flattened: one async frame per tick when there is no timeout or retry.
+      const ctx = new TickContext(this, inputs, 1);
+      if (this.net.listening) this.net.tickStarted(this);
+      try {
+        const result = this.actor.run(ctx) as Promise<void> | undefined;
+        if (result !== undefined && typeof result?.then === "function") await result;
+        if (ctx.pendingDone !== undefined) await ctx.pendingDone;
+        ctx.close();
+        if (this.net.listening) this.net.tickCompleted(this, ctx.outputs);
+      } catch (error) {
+        ctx.close();
+        this.net.tickFailed(this, error);
+      }
+    }
     this.running = false;
     if (consumed) {
       if (Array.isArray(consumed)) { for (const w of consumed) w.resolve(); }
@@ -232,7 +272,8 @@ export class NodeRunner {
         const edge = edges[i];
         // Each copy after the first is cloned so that no consumer sees another's mutations.
         const copy = i === 0 ? message : cloneMessage(message);
-        this.net.track(1);
+        edge.queued++;
+        if (!edge.held) this.net.track(1);
         if (this.net.tracing) this.net.sent(edge, copy);
         const written = edge.writer.write(copy);
         if (single === undefined) single = written;

@@ -573,9 +573,9 @@ test("a join that can never fire does not hang whenIdle; waiting() names the mis
       fired++;
     },
   }));
-  // One packet per connection: with two or more on one connection, the extra ones wait in the
-  // stream behind the parked one and still count as in flight (reported, not fixed here).
-  net.registerActor("src", source("f", 1));
+  // Three packets on one connection: the first parks in the join, the others wait in the stream
+  // behind it; none of them can move, so none counts as in flight.
+  net.registerActor("src", source("f", 3));
   net.addNode("join", "join").addNode("src", "src");
   net.addConnection("src", "out", "join", "facts");
   net.addInitial("src", "go", M.flow());
