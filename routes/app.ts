@@ -35,6 +35,8 @@ export interface AppConfig {
   timeoutMs?: number;
   /** Aborting it stops every flow in flight (e.g. on server shutdown). */
   signal?: AbortSignal;
+  /** Packets each connection of a flow holds (runResearch's default 64); bounds read-ahead. */
+  capacity?: number;
 }
 
 /** One problem with a request, as reported in a 400's `issues`. */
@@ -109,6 +111,7 @@ export function createApp(config: AppConfig): Hono {
       format: fmt,
       signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
       timeoutMs: config.timeoutMs,
+      capacity: config.capacity,
       onEnd: () => active--,
     });
     return new Response(body, {

@@ -22,6 +22,8 @@ export interface ResearchStreamOptions {
   /** The client's request signal: aborting it stops the flow and every model request. */
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Packets each connection holds (see runResearch). */
+  capacity?: number;
   /** Called once when the flow has fully ended (completed, failed or aborted). */
   onEnd?: () => void;
 }
@@ -89,6 +91,7 @@ export function researchStream(
         format,
         signal: controller.signal,
         timeoutMs: options.timeoutMs,
+        capacity: options.capacity,
         onEvent,
       });
       if (sse) {
