@@ -56,11 +56,11 @@ export async function allFrames(body: ReadableStream<Uint8Array>): Promise<Frame
 
 /**
  * The offline model, plus a count of the tokens its responses have actually handed to the client
- * (each `data:` event with content that was read out of a response body).
+ * (each `data:` event with content that was read out of a response body) and their bytes.
  */
 export function countedModel(options: OfflineModelOptions = {}) {
   const model = createOfflineModel(options);
-  const counter = { tokens: 0 };
+  const counter = { tokens: 0, bytes: 0 };
   const count = (res: Response): Response => {
     if (!res.body || !res.headers.get("content-type")?.includes("text/event-stream")) return res;
     const reader = res.body.getReader();
@@ -69,6 +69,7 @@ export function countedModel(options: OfflineModelOptions = {}) {
       async pull(controller) {
         const { done, value } = await reader.read();
         if (done) return controller.close();
+        counter.bytes += value.byteLength;
         counter.tokens += (decoder.decode(value, { stream: true }).match(/"content":/g) ?? [])
           .length;
         controller.enqueue(value);
