@@ -205,7 +205,7 @@ export function loadGraph(
   const issues: GraphIssue[] = [];
   const registered = Object.keys(actors);
   const lower = new Map<string, string>();
-  for (const [id, process] of Object.entries(spec.processes)) {
+  for (const [id, proc] of Object.entries(spec.processes)) {
     const key = spec.caseSensitive ? id : id.toLowerCase();
     if (lower.has(key)) {
       issues.push({
@@ -217,17 +217,17 @@ export function loadGraph(
       continue;
     }
     lower.set(key, id);
-    if (!Object.hasOwn(actors, process.component)) {
+    if (!Object.hasOwn(actors, proc.component)) {
       issues.push({
         path: `$.processes.${id}.component`,
-        message: `unknown component "${process.component}" (registered: ${
+        message: `unknown component "${proc.component}" (registered: ${
           registered.join(", ") || "none"
         })`,
       });
       continue;
     }
     try {
-      net.addNode(id, process.component, process.metadata);
+      net.addNode(id, proc.component, proc.metadata);
     } catch (error) {
       issues.push({ path: `$.processes.${id}`, message: describe(error) });
     }
