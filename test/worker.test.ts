@@ -24,14 +24,15 @@ let built: Promise<string> | undefined;
 function build(): Promise<string> {
   built ??= (async () => {
     const { spawn } = await import("node:child_process");
-    const { mkdtemp, readdir, readFile } = await import("node:fs/promises");
+    const { mkdir, readdir, readFile, rm } = await import("node:fs/promises");
     const { join } = await import("node:path");
     const { gzipSync } = await import("node:zlib");
     const root = new URL("..", import.meta.url).pathname;
-    // Inside the repository: workerd refuses script paths that climb out of its working directory.
-    const { mkdir } = await import("node:fs/promises");
-    await mkdir(join(root, "dist"), { recursive: true });
-    const outdir = await mkdtemp(join(root, "dist", "worker-test-"));
+    // Inside the repository (dist/ is ignored): workerd refuses script paths that climb out of
+    // its working directory. One fixed directory, rebuilt on every run.
+    const outdir = join(root, "dist", "worker-e2e");
+    await rm(outdir, { recursive: true, force: true });
+    await mkdir(outdir, { recursive: true });
     const wrangler = join(root, "node_modules", ".bin", "wrangler");
     // deno-lint-ignore no-explicit-any
     const env = { ...(globalThis as any).process.env, WRANGLER_SEND_METRICS: "false", CI: "true" };
