@@ -37,7 +37,15 @@ export interface AppConfig {
   signal?: AbortSignal;
   /** Packets each connection of a flow holds (runResearch's default 64); bounds read-ahead. */
   capacity?: number;
+  /**
+   * runResearch's error policy when a request does not choose one (default `"fail-fast"`);
+   * a request may pass `policy` in its JSON body or query to override it.
+   */
+  policy?: Policy;
 }
+
+/** runResearch's error policies, as a request or {@link AppConfig} names them. */
+export type Policy = "fail-fast" | "continue";
 
 /** One problem with a request, as reported in a 400's `issues`. */
 export interface Issue {
@@ -46,6 +54,7 @@ export interface Issue {
 }
 
 const FORMATS = ["sse", "text"] as const;
+const POLICIES = ["fail-fast", "continue"] as const;
 
 /** Builds the Hono app for `config`. */
 export function createApp(config: AppConfig): Hono {
@@ -61,9 +70,13 @@ export function createApp(config: AppConfig): Hono {
     .optional();
   const format = z.enum(FORMATS, { error: `format must be one of: ${FORMATS.join(", ")}` })
     .optional();
-  const bodySchema = z.object({ topic, model }, { error: "the body must be a JSON object" });
+  const policy = z.enum(POLICIES, { error: `policy must be one of: ${POLICIES.join(", ")}` })
+    .optional();
+  const bodySchema = z.object({ topic, model, policy }, {
+    error: "the body must be a JSON object",
+  });
   const querySchema = z.object({ format });
-  const getQuerySchema = z.object({ topic, model, format });
+  const getQuerySchema = z.object({ topic, model, format, policy });
 
   let active = 0;
   const app = new Hono();
@@ -102,7 +115,10 @@ export function createApp(config: AppConfig): Hono {
     return c.json(graph);
   });
 
-  const stream = (c: Context, input: { topic: string; model?: string; format?: StreamFormat }) => {
+  const stream = (
+    c: Context,
+    input: { topic: string; model?: string; format?: StreamFormat; policy?: Policy },
+  ) => {
     const fmt = input.format ?? preferredFormat(c.req.header("accept"));
     active++;
     const signals = [c.req.raw.signal, config.signal].filter((s): s is AbortSignal => !!s);
@@ -112,6 +128,7 @@ export function createApp(config: AppConfig): Hono {
       signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
       timeoutMs: config.timeoutMs,
       capacity: config.capacity,
+      policy: input.policy ?? config.policy,
       onEnd: () => active--,
     });
     return new Response(body, {

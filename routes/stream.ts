@@ -24,6 +24,8 @@ export interface ResearchStreamOptions {
   timeoutMs?: number;
   /** Packets each connection holds (see runResearch). */
   capacity?: number;
+  /** runResearch's error policy (default `"fail-fast"`). */
+  policy?: "fail-fast" | "continue";
   /** Called once when the flow has fully ended (completed, failed or aborted). */
   onEnd?: () => void;
 }
@@ -92,6 +94,7 @@ export function researchStream(
         signal: controller.signal,
         timeoutMs: options.timeoutMs,
         capacity: options.capacity,
+        policy: options.policy,
         onEvent,
       });
       if (sse) {
