@@ -134,7 +134,7 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
       ? options.fault
       : {};
     const pacing = { ...options, ...options.pacing?.[role] };
-    const life = lifecycle(role, model, req.signal);
+    const life = lifecycle(role, model, req);
 
     if (f.requireKey !== undefined) {
       const given = /^Bearer\s+(.*)$/i.exec(req.headers.get("authorization") ?? "")?.[1] ?? "";
@@ -245,7 +245,11 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
     });
   }
 
-  function lifecycle(role: string, model: string, signal: AbortSignal) {
+  function lifecycle(role: string, model: string, req: Request) {
+    // Hold the request itself until the end, not just its signal: Node 20's Request follows its
+    // init.signal through a weak reference, so once the Request is collected an abort of the
+    // caller's signal no longer reaches `req.signal` and the request would never be seen to end.
+    const signal = req.signal;
     stats.started++;
     stats.active++;
     let resolveAborted!: () => void;
@@ -256,9 +260,11 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
     let wake: (() => void) | undefined;
     const life = {
       done: false,
+      request: req as Request | undefined,
       end(kind: "completed" | "aborted") {
         if (life.done) return;
         life.done = true;
+        life.request = undefined;
         clearTimeout(timer);
         wake?.();
         signal.removeEventListener("abort", onAbort);
