@@ -2,7 +2,14 @@
  * Helpers for the HTTP tests: an SSE reader, a token counter around the offline model, and small
  * request builders. No mocks: the app, the flow and the offline model are the real ones.
  */
-import { createOfflineModel, type OfflineModelOptions } from "../src/llm/offline_model.ts";
+import {
+  createOfflineModel,
+  type OfflineFault,
+  type OfflineModelOptions,
+} from "../src/llm/offline_model.ts";
+import type { LlmConfig } from "../src/llm/config.ts";
+import { createApp } from "../routes/app.ts";
+import { serve } from "./serve.ts";
 
 export const SENTINEL_KEY = "sk-SENTINEL-never-show-me-7f3a9c";
 
@@ -125,4 +132,134 @@ export async function eventually(
     if (Date.now() > end) throw new Error(`gave up waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+// --- Model-server faults (test/faults.test.ts, test/security.test.ts) ---
+
+/** How the app reaches the model: the offline model's in-process fetch, or a loopback port. */
+export type Transport = "in-process" | "loopback";
+
+export const MODEL = "fault-model:1b";
+export const IN_PROCESS_URL = "http://model.internal.test/v1";
+export const NODE_OF: Record<string, string> = {
+  facts: "factual",
+  stats: "statistician",
+  quotes: "quoter",
+  answer: "synth",
+};
+export const SPECIALIST_ROLES = ["facts", "stats", "quotes"];
+
+/** One fault: what the offline model does wrong, and what the client must be told. */
+export interface FaultCase {
+  name: string;
+  /** The misbehaving role (absent: every role, as for a server that is down). */
+  role?: string;
+  fault?: OfflineFault;
+  /** No model server at all: the base URL points at a port nobody listens on. */
+  refused?: boolean;
+  /** What the error message must say about the failure. */
+  says: RegExp;
+}
+
+/** Each fault is limited to one specialist (stats), so its siblings are mid-stream when it hits. */
+export const FAULTS: FaultCase[] = [
+  {
+    name: "connection refused",
+    refused: true,
+    says: /no model server answers.*connection refused/,
+  },
+  {
+    name: "401 (wrong API key)",
+    role: "stats",
+    fault: { requireKey: "the-right-key" },
+    says: /refused the API key/,
+  },
+  { name: "404 (unknown model)", role: "stats", fault: { status: 404 }, says: /not found/ },
+  { name: "500", role: "stats", fault: { status: 500 }, says: /failed for model.*500/ },
+  {
+    name: "stall before the first token",
+    role: "stats",
+    fault: { stallBeforeFirstTokenMs: 60_000 },
+    says: /no first token .* within 300 ms/,
+  },
+  {
+    name: "stall mid-stream",
+    role: "stats",
+    fault: { stallAfterTokens: 3 },
+    says: /went silent for more than 300 ms mid-stream/,
+  },
+  {
+    name: "garbage SSE",
+    role: "stats",
+    fault: { garbage: true },
+    says: /malformed stream/,
+  },
+  {
+    name: "connection dropped mid-stream",
+    role: "stats",
+    fault: { dropAfterTokens: 3 },
+    says: /malformed stream|reported an error mid-stream|connection/,
+  },
+];
+
+/** A port that was just freed: connecting to it is refused. */
+export async function freedPortUrl(): Promise<string> {
+  const served = await serve(() => Promise.resolve(new Response("gone")));
+  await served.close();
+  return `${served.url}/v1`;
+}
+
+/** Per-request records from the offline model's `onRequest`. */
+export interface Seen {
+  role: string;
+  aborted: boolean;
+  ended: Promise<void>;
+}
+
+/**
+ * An app over the offline model with `c`'s fault, reached in-process or over loopback. Roles other
+ * than the faulty one stream slowly (`siblingDelayMs` per token) so they are mid-stream at the fault.
+ */
+export async function faultyApp(
+  c: FaultCase,
+  { transport = "in-process", siblingDelayMs = 30, policy }: {
+    transport?: Transport;
+    siblingDelayMs?: number;
+    policy?: "fail-fast" | "continue";
+  } = {},
+) {
+  const seen: Seen[] = [];
+  const options: OfflineModelOptions = {
+    tokenDelayMs: siblingDelayMs,
+    pacing: c.role ? { [c.role]: { tokenDelayMs: 1 } } : {},
+    fault: c.fault ? { ...c.fault, roles: c.role ? [c.role] : undefined } : undefined,
+    onRequest: (info) => {
+      const s: Seen = { role: info.role, aborted: false, ended: info.ended };
+      info.aborted.then(() => (s.aborted = true));
+      seen.push(s);
+    },
+  };
+  const m = countedModel(options);
+  const served = transport === "loopback" && !c.refused ? await serve(m.handle) : undefined;
+  const baseURL = c.refused ? await freedPortUrl() : served ? `${served.url}/v1` : IN_PROCESS_URL;
+  const llm: LlmConfig = {
+    baseURL,
+    model: MODEL,
+    apiKey: SENTINEL_KEY,
+    maxRetries: 0,
+    firstTokenTimeoutMs: 300,
+    idleTimeoutMs: 300,
+    // Under workerd serve() is in-process: use its fetch. In-process: the model's own fetch.
+    fetch: c.refused ? undefined : served ? served.fetch : m.fetch,
+  };
+  const app = createApp({ llm, policy });
+  return {
+    app,
+    model: m.model,
+    seen,
+    baseURL,
+    async close() {
+      await served?.close();
+    },
+  };
 }
