@@ -49,6 +49,7 @@ export function researchStream(
   // client that stops reading stops the Logger, which stops the agents reading the model.
   const pipe = new TransformStream<string, string>();
   const writer = pipe.writable.getWriter();
+  const reader = pipe.readable.pipeThrough(new TextEncoderStream()).getReader();
   const controller = new AbortController();
   let tornDown: Promise<void> | undefined;
   const abort = (reason?: unknown) => {
@@ -58,6 +59,10 @@ export function researchStream(
     // disconnect through request.signal only, without cancelling the body) must fail now, or the
     // flow's shutdown would wait on it forever.
     tornDown = writer.abort(controller.signal.reason).catch(() => {});
+    // writer.abort() alone waits for a write parked on backpressure, which only a read or a
+    // cancel of the readable side releases (Node 20 and Deno alike): cancel it, so the parked
+    // write rejects and the flow can end even though nobody will ever read the body.
+    reader.cancel(controller.signal.reason).catch(() => {});
   };
   const clientSignal = options.signal;
   const onClientAbort = () => abort(clientSignal?.reason);
@@ -129,7 +134,6 @@ export function researchStream(
     }
   })();
 
-  const reader = pipe.readable.pipeThrough(new TextEncoderStream()).getReader();
   return new ReadableStream<Uint8Array>({
     async pull(body) {
       try {
