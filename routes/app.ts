@@ -78,8 +78,18 @@ export function createApp(config: AppConfig): Hono {
   const querySchema = z.object({ format });
   const getQuerySchema = z.object({ topic, model, format, policy });
 
-  let active = 0;
+  // The requests whose flows are running. Holding the Requests (not just a signal) matters: on
+  // Node 20 a Request follows the signal it was made with through a weak reference, so once a
+  // Request made in-process (`app.request(path, { signal })`) is collected, aborting that signal
+  // no longer reaches `request.signal` and the flow would run on for a client that is gone. The
+  // body limit wraps the request in a second one whose signal follows the first: hold both.
+  const inFlight = new Set<Request[]>();
+  const received = new WeakMap<Context, Request>();
   const app = new Hono();
+  app.use("/research", async (c, next) => {
+    received.set(c, c.req.raw);
+    await next();
+  });
 
   app.onError((error, c) => {
     if (error instanceof HTTPException && error.status < 500) {
@@ -107,7 +117,7 @@ export function createApp(config: AppConfig): Hono {
   }
 
   app.get("/", (c) => c.html(PAGE_HTML, 200, { "Cache-Control": "no-cache" }));
-  app.get("/healthz", (c) => c.json({ ok: true, active }));
+  app.get("/healthz", (c) => c.json({ ok: true, active: inFlight.size }));
 
   app.get("/graph", (c) => {
     const graph = researchGraph(c.req.query("topic") || undefined);
@@ -120,7 +130,8 @@ export function createApp(config: AppConfig): Hono {
     input: { topic: string; model?: string; format?: StreamFormat; policy?: Policy },
   ) => {
     const fmt = input.format ?? preferredFormat(c.req.header("accept"));
-    active++;
+    const requests = [c.req.raw, received.get(c) ?? c.req.raw];
+    inFlight.add(requests);
     const signals = [c.req.raw.signal, config.signal].filter((s): s is AbortSignal => !!s);
     const body = researchStream(input.topic, {
       llm: input.model ? { ...config.llm, model: input.model } : config.llm,
@@ -129,7 +140,7 @@ export function createApp(config: AppConfig): Hono {
       timeoutMs: config.timeoutMs,
       capacity: config.capacity,
       policy: input.policy ?? config.policy,
-      onEnd: () => active--,
+      onEnd: () => inFlight.delete(requests),
     });
     return new Response(body, {
       headers: {
