@@ -20,6 +20,11 @@ export interface TestOptions {
   only?: Runtime[];
   /** Why the test cannot run on the runtimes missing from `only`. Required with `only`. */
   why?: string;
+  /**
+   * Under Deno, turn on its op and resource sanitizers (off by default, see below): the test then
+   * fails if it leaves a timer, a pending op or an open resource (socket, stream) behind.
+   */
+  sanitize?: boolean;
 }
 
 type TestFn = () => unknown | Promise<unknown>;
@@ -74,8 +79,8 @@ export function test(name: string, fn: TestFn, options: TestOptions = {}): void 
       ignore: !runsHere,
       // Timers and streams left by a test that is meant to leave them are checked by the test
       // itself; Deno's sanitizers would flag the openai client's keep-alive sockets instead.
-      sanitizeOps: false,
-      sanitizeResources: false,
+      sanitizeOps: options.sanitize ?? false,
+      sanitizeResources: options.sanitize ?? false,
       fn: () => withTimeout(name, fn, timeout),
     });
   } else {
