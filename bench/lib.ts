@@ -240,7 +240,7 @@ function rawRig(layers: number, width: number): Rig {
 }
 
 /** Calibrated median time per item, ms. */
-async function timePerItem(run: (n: number) => Promise<void>): Promise<number> {
+export async function timePerItem(run: (n: number) => Promise<void>): Promise<number> {
   const once = async (n: number) => {
     const t0 = performance.now();
     await run(n);
