@@ -151,7 +151,14 @@ export type WireMessage = z.infer<typeof WireMessageSchema>;
  * ```
  */
 export function messageFromWire(value: unknown, where = "message"): Message {
-  const parsed = WireMessageSchema.safeParse(value);
+  let parsed: ReturnType<typeof WireMessageSchema.safeParse>;
+  try {
+    parsed = WireMessageSchema.safeParse(value);
+  } catch (error) {
+    // The schema recurses once per level: data nested a few thousand deep overflows the stack,
+    // and that RangeError must not escape as anything but the documented TypeError.
+    throw new TypeError(`${where}.data: cannot be checked (${(error as Error)?.message})`);
+  }
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue.path.length ? `${where}.${issue.path.join(".")}` : where;
@@ -163,7 +170,12 @@ export function messageFromWire(value: unknown, where = "message"): Message {
       return { type: "Flow" };
     case "Bytes":
     case "Encoded":
-      return { type: m.type, data: fromBase64(m.data) };
+      try {
+        return { type: m.type, data: fromBase64(m.data) };
+      } catch {
+        // The pattern admits a few strings atob refuses ("A", "AB=C"): same TypeError as above.
+        throw new TypeError(`${where}.data: must be base64 (got ${preview(value)})`);
+      }
     case "Optional":
       return { type: "Optional", data: m.data ?? null };
     default:
