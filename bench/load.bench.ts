@@ -34,6 +34,8 @@ const FIRST_TOKEN_DELAY_MS = Number(
 /** Hard bound on one run's client phase: the budget, plus time for the last requests to finish. */
 const RUN_LIMIT_MS = BUDGET_MS + 90_000;
 const SAMPLE_EVERY_MS = 250;
+/** Longer than undici's 4 s and Node's 5 s keep-alive timeouts: idle connections are gone. */
+const IDLE_MS = Number(process.env.LOAD_IDLE_MS || 6_000);
 const TOPICS = 20;
 const MB = 1024 * 1024;
 
@@ -56,7 +58,15 @@ interface RunResult {
   /** Request sent → response headers (client side). */
   headersMs: { median: number; p99: number };
   requestMs: { median: number; p99: number };
-  heapMB: { cold: number; before: number; peak: number; after: number; afterSamples: number[] };
+  heapMB: {
+    cold: number;
+    before: number;
+    peak: number;
+    after: number;
+    afterSamples: number[];
+    /** After IDLE_MS more, once the clients' idle keep-alive sockets have been closed. */
+    afterIdle: number;
+  };
   peakSamples: number;
   /** /healthz `active` and the model's `stats.active` once every client finished (must be 0). */
   leftActive: { flows: number; modelRequests: number };
@@ -206,6 +216,9 @@ async function runOnce(runtime: Runtime, clients: number): Promise<RunResult> {
       if (i) await sleep(300);
       afterSamples.push((await heap(server.url, true)).heapUsed);
     }
+    await sleep(IDLE_MS);
+    await heap(server.url, true);
+    const afterIdle = (await heap(server.url, true)).heapUsed;
 
     const failed = outcomes.filter((o) => o.problems.length);
     const ok = outcomes.filter((o) => !o.problems.length);
@@ -247,6 +260,7 @@ async function runOnce(runtime: Runtime, clients: number): Promise<RunResult> {
         peak: round(peak / MB, 1),
         after: round(afterSamples.at(-1)! / MB, 1),
         afterSamples: afterSamples.map((h) => round(h / MB, 1)),
+        afterIdle: round(afterIdle / MB, 1),
       },
       peakSamples,
       leftActive: { flows, modelRequests },
@@ -275,6 +289,7 @@ const COLUMNS = [
   ["heap before", 12],
   ["peak", 8],
   ["after", 8],
+  ["idle", 8],
   ["failures", 9],
 ] as const;
 
@@ -289,6 +304,7 @@ function row(r: RunResult): string {
     `${r.heapMB.before.toFixed(1)} MB`,
     `${r.heapMB.peak.toFixed(1)}`,
     `${r.heapMB.after.toFixed(1)}`,
+    `${r.heapMB.afterIdle.toFixed(1)}`,
     r.failures,
   ];
   return cells.map((c, i) => String(c).padStart(COLUMNS[i][1])).join(" ");
@@ -331,7 +347,8 @@ await writeFile(
         `warm-up request and two gc(); N clients POST /research back to back (topic i % ${TOPICS}) ` +
         `until ${BUDGET_MS} ms are spent, at least one request each; heap peak = max of ` +
         `/__heap?gc=0 every ${SAMPLE_EVERY_MS} ms; heap "after" = /__heap with gc once all ` +
-        `clients finished (last of 3, 300 ms apart); TTFC = request sent → first chunk event ` +
+        `clients finished (last of 3, 300 ms apart), and again ("afterIdle") ${IDLE_MS} ms later, ` +
+        `once idle keep-alive connections have closed; TTFC = request sent → first chunk event ` +
         `(client side); every response checked word for word against the offline model.`,
       pacing: { tokenDelayMs: TOKEN_DELAY_MS, firstTokenDelayMs: FIRST_TOKEN_DELAY_MS },
       totalSeconds: Math.round((Date.now() - started) / 1000),
