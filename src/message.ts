@@ -151,12 +151,16 @@ export type WireMessage = z.infer<typeof WireMessageSchema>;
  * ```
  */
 export function messageFromWire(value: unknown, where = "message"): Message {
+  // The schema recurses once per level, so where the stack runs out depends on the runtime and
+  // on how deep the caller already is; a fixed limit keeps the answer the same everywhere.
+  if (nestedDeeperThan(value, MAX_WIRE_DEPTH)) {
+    throw new TypeError(`${where}.data: nested deeper than ${MAX_WIRE_DEPTH} levels`);
+  }
   let parsed: ReturnType<typeof WireMessageSchema.safeParse>;
   try {
     parsed = WireMessageSchema.safeParse(value);
   } catch (error) {
-    // The schema recurses once per level: data nested a few thousand deep overflows the stack,
-    // and that RangeError must not escape as anything but the documented TypeError.
+    // Not expected below the depth limit; still, nothing but the documented TypeError escapes.
     throw new TypeError(`${where}.data: cannot be checked (${(error as Error)?.message})`);
   }
   if (!parsed.success) {
@@ -181,6 +185,23 @@ export function messageFromWire(value: unknown, where = "message"): Message {
     default:
       return m as Message;
   }
+}
+
+/** How deeply the data of a message from outside may nest (objects and arrays). */
+export const MAX_WIRE_DEPTH = 256;
+
+/** Whether objects and arrays nest deeper than `max` in `value`; iterative, so never overflows. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null || ArrayBuffer.isView(v)) continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 /** Turns a message into its JSON wire shape (bytes become base64). */

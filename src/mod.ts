@@ -21,6 +21,7 @@ export type * from "./events.ts";
 export {
   isMessage,
   type Json,
+  MAX_WIRE_DEPTH,
   Message,
   MESSAGE_TYPES,
   messageFromWire,

@@ -292,8 +292,13 @@ export class Network implements Scheduler {
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
           this.idleWaiters = this.idleWaiters.filter((w) => w !== waiter);
+          const joins = this.waiting().map((w) => `"${w.actorId}" waits for ${w.ports.join(", ")}`);
           waiter.reject(
-            new DOMException(`whenIdle(): not idle after ${timeoutMs} ms`, "TimeoutError"),
+            new DOMException(
+              `whenIdle(): not idle after ${timeoutMs} ms` +
+                (joins.length ? ` (joins holding packets: ${joins.join("; ")})` : ""),
+              "TimeoutError",
+            ),
           );
         }, timeoutMs);
       }

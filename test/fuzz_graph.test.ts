@@ -123,11 +123,17 @@ function toJson(s: Spec): Record<string, unknown> {
   s.ids.forEach((id, i) => (processes[id] = { component: `tpl_${s.kinds[i]}`, metadata: {} }));
   const end = (node: number, p: string) =>
     s.fbp ? { process: s.ids[node], port: port(p) } : { nodeId: s.ids[node], portName: port(p) };
-  const connections: unknown[] = s.edges.map((e) => ({
-    [s.fbp ? "src" : "from"]: end(e.from, "out"),
-    [s.fbp ? "tgt" : "to"]: end(e.to, e.port),
-    metadata: e.capacity === undefined ? {} : { capacity: e.capacity },
-  }));
+  const connections: unknown[] = s.edges.map((e) => {
+    // A join applies backpressure: packets beyond a connection's capacity on a port whose partner
+    // never fills wait upstream for good (whenIdle then times out naming the join; see the
+    // README). The shapes here may do that, so edges into joins get room for every packet.
+    const capacity = s.kinds[e.to] === "join" ? 10_000 : e.capacity;
+    return {
+      [s.fbp ? "src" : "from"]: end(e.from, "out"),
+      [s.fbp ? "tgt" : "to"]: end(e.to, e.port),
+      metadata: capacity === undefined ? {} : { capacity },
+    };
+  });
   for (const i of s.iips) {
     connections.push({ data: i.data, [s.fbp ? "tgt" : "to"]: end(i.to, i.port) });
   }

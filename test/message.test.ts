@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import {
   isMessage,
+  MAX_WIRE_DEPTH,
   Message,
   MESSAGE_TYPES,
   messageFromWire,
@@ -107,4 +108,19 @@ test("message: bad shapes are rejected with a TypeError naming the path", () => 
   }
   // Default path when none is given.
   assert.throws(() => messageFromWire({ type: "Float", data: "1" }), /TypeError: message\.data: /);
+});
+
+test("messageFromWire accepts data nested up to MAX_WIRE_DEPTH levels and rejects deeper", () => {
+  const nest = (depth: number) => {
+    let data: unknown = "leaf";
+    for (let i = 0; i < depth; i++) data = i % 2 ? [data] : { k: data };
+    return { type: "Any", data };
+  };
+  assert.equal(messageFromWire(nest(MAX_WIRE_DEPTH - 1)).type, "Any");
+  assert.throws(
+    () => messageFromWire(nest(MAX_WIRE_DEPTH + 1), "iip"),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      e.message === `iip.data: nested deeper than ${MAX_WIRE_DEPTH} levels`,
+  );
 });

@@ -588,6 +588,28 @@ test("a join that can never fire does not hang whenIdle; waiting() names the mis
   await net.shutdown();
 });
 
+test("a join whose partner never fills holds its sender back; whenIdle's timeout names it", async () => {
+  const net = new Network();
+  net.registerActor("join", () => ({
+    inports: ["a", "b"],
+    outports: [],
+    awaitAllInports: true,
+    run() {},
+  }));
+  net.registerActor("src", source("a", 5));
+  net.addNode("join", "join").addNode("src", "src");
+  // Capacity 1: a0 parks in the join, a1 waits in the stream, a2's send waits for room.
+  net.addConnection("src", "out", "join", "a", { capacity: 1 });
+  net.addInitial("src", "go", M.flow());
+  await net.start();
+  await assert.rejects(net.whenIdle({ timeoutMs: 200 }), (e: unknown) => {
+    assert.equal((e as DOMException).name, "TimeoutError");
+    assert.match((e as Error).message, /joins holding packets: "join" waits for b/);
+    return true;
+  });
+  await net.shutdown();
+});
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 
