@@ -213,12 +213,15 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
           return;
         }
         if (sent < tokens.length) {
-          await life.sleep(
-            sent === 0
-              ? (pacing.firstTokenDelayMs ?? 0) + (f.stallBeforeFirstTokenMs ?? 0)
-              : pacing.tokenDelayMs ?? 0,
-          );
-          if (quit()) return;
+          const wait = sent === 0
+            ? (pacing.firstTokenDelayMs ?? 0) + (f.stallBeforeFirstTokenMs ?? 0)
+            : pacing.tokenDelayMs ?? 0;
+          // No timer for no delay: a zero timeout still costs a timer turn (1 ms on Node) per
+          // token, which would make the zero-latency model measure timers, not the flow.
+          if (wait > 0) {
+            await life.sleep(wait);
+            if (quit()) return;
+          }
           const delta: Record<string, string> = sent === 0
             ? { role: "assistant", content: tokens[0] }
             : { content: tokens[sent] };
