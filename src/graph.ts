@@ -152,33 +152,19 @@ export function parseGraph(input: unknown): GraphSpec {
   };
   g.connections.forEach((c, i) => {
     const path = `$.connections[${i}]`;
-    if (fbp) {
-      const e = c as { src?: z.infer<typeof fbpEnd>; tgt: z.infer<typeof fbpEnd>; data?: unknown };
-      const to = fbpRef(e.tgt, `${path}.tgt`);
-      if (e.src) {
-        spec.connections.push({
-          from: fbpRef(e.src, `${path}.src`),
-          to,
-          metadata: c.metadata,
-          path,
-        });
-      } else spec.initials.push({ to, data: e.data, metadata: c.metadata, path });
-    } else {
-      const e = c as {
-        from?: z.infer<typeof reflowEnd>;
-        to: z.infer<typeof reflowEnd>;
-        data?: unknown;
-      };
-      const to = reflowRef(e.to, `${path}.to`);
-      if (e.from) {
-        spec.connections.push({
-          from: reflowRef(e.from, `${path}.from`),
-          to,
-          metadata: c.metadata,
-          path,
-        });
-      } else spec.initials.push({ to, data: e.data, metadata: c.metadata, path });
-    }
+    const e = c as {
+      from?: z.infer<typeof reflowEnd>;
+      to?: z.infer<typeof reflowEnd>;
+      src?: z.infer<typeof fbpEnd>;
+      tgt?: z.infer<typeof fbpEnd>;
+      data?: unknown;
+    };
+    const to = fbp ? fbpRef(e.tgt!, `${path}.tgt`) : reflowRef(e.to!, `${path}.to`);
+    const from = fbp
+      ? e.src && fbpRef(e.src, `${path}.src`)
+      : e.from && reflowRef(e.from, `${path}.from`);
+    if (from) spec.connections.push({ from, to, metadata: c.metadata, path });
+    else spec.initials.push({ to, data: e.data, metadata: c.metadata, path });
   });
   return spec;
 }

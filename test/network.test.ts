@@ -7,11 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { deferred, test } from "./harness.ts";
+import { researchNetwork } from "../src/research/run_research.ts";
 import {
   Actor,
   type ActorContext,
   ActorError,
   type ActorLike,
+  type ActorTemplate,
   type Message,
   Message as M,
   Network,
@@ -971,7 +973,6 @@ test("events(): a stream of { _type, ..., timestamp } in order, closed after shu
 // The seed's research topology, with plain actors
 
 test("research topology: logger interleaves role-tagged chunks, sink gets one answer", async () => {
-  const net = new Network();
   const logged: { role: string; text: string; first: boolean }[] = [];
   const answers: Message[] = [];
   const yieldTurn = () => new Promise((r) => setTimeout(r, 0));
@@ -988,50 +989,35 @@ test("research topology: logger interleaves role-tagged chunks, sink gets one an
       ctx.done({ finding: M.string(words.join(" ")) });
     },
   });
-  net.registerActor("tpl_factual", specialist("facts"));
-  net.registerActor("tpl_statistician", specialist("stats"));
-  net.registerActor("tpl_quoter", specialist("quotes"));
-  net.registerActor("tpl_synthesizer", () => ({
-    inports: ["facts", "stats", "quotes"],
-    outports: ["chunk", "answer"],
-    awaitAllInports: true,
-    async run(ctx: ActorContext) {
-      const parts = ["facts", "stats", "quotes"].map((p) => ctx.inputs[p].data as string);
-      for (let i = 0; i < parts.length; i++) {
-        await ctx.send({ chunk: M.object({ role: "answer", text: parts[i], first: i === 0 }) });
-        await yieldTurn();
-      }
-      ctx.done({ answer: M.string(parts.join(" | ")) });
-    },
-  }));
-  net.registerActor("tpl_logger", () => ({
-    inports: ["chunk"],
-    outports: [],
-    run(ctx: ActorContext) {
-      logged.push(ctx.inputs.chunk.data as { role: string; text: string; first: boolean });
-      ctx.done();
-    },
-  }));
-  net.registerActor("tpl_sink", recorder(answers, "answer"));
-  for (
-    const [name, tpl] of [
-      ["factual", "tpl_factual"],
-      ["statistician", "tpl_statistician"],
-      ["quoter", "tpl_quoter"],
-      ["synth", "tpl_synthesizer"],
-      ["logger", "tpl_logger"],
-      ["sink", "tpl_sink"],
-    ]
-  ) net.addNode(name, tpl);
-  net.addConnection("factual", "finding", "synth", "facts");
-  net.addConnection("statistician", "finding", "synth", "stats");
-  net.addConnection("quoter", "finding", "synth", "quotes");
-  for (const src of ["factual", "statistician", "quoter", "synth"]) {
-    net.addConnection(src, "chunk", "logger", "chunk");
-  }
-  net.addConnection("synth", "answer", "sink", "answer");
-  const topic = { type: "String", data: "the history of zero" };
-  for (const n of ["factual", "statistician", "quoter"]) net.addInitial(n, "topic", topic);
+  const actors: Record<string, ActorTemplate> = {
+    tpl_factual: specialist("facts"),
+    tpl_statistician: specialist("stats"),
+    tpl_quoter: specialist("quotes"),
+    tpl_synthesizer: () => ({
+      inports: ["facts", "stats", "quotes"],
+      outports: ["chunk", "answer"],
+      awaitAllInports: true,
+      async run(ctx: ActorContext) {
+        const parts = ["facts", "stats", "quotes"].map((p) => ctx.inputs[p].data as string);
+        for (let i = 0; i < parts.length; i++) {
+          await ctx.send({ chunk: M.object({ role: "answer", text: parts[i], first: i === 0 }) });
+          await yieldTurn();
+        }
+        ctx.done({ answer: M.string(parts.join(" | ")) });
+      },
+    }),
+    tpl_logger: () => ({
+      inports: ["chunk"],
+      outports: [],
+      run(ctx: ActorContext) {
+        logged.push(ctx.inputs.chunk.data as { role: string; text: string; first: boolean });
+        ctx.done();
+      },
+    }),
+    tpl_sink: recorder(answers, "answer"),
+  };
+  // The wiring is the research flow's own, with plain actors in place of the LLM agents.
+  const net = researchNetwork("the history of zero", actors);
   await net.start();
   await net.whenIdle(IDLE);
 
