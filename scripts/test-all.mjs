@@ -19,7 +19,16 @@ const env = {
 };
 
 // Check whichever of these exist; a missing one is skipped, the check itself never is.
-const checkPaths = ["src/", "routes/", "main.ts", "test/"].filter((p) => existsSync(join(root, p)));
+const checkPaths = [
+  "src/",
+  "routes/",
+  "cli/",
+  "main.ts",
+  "worker.ts",
+  "test/",
+  "bench/",
+  "examples/",
+].filter((p) => existsSync(join(root, p)));
 
 const steps = [
   { name: "deno check", cmd: ["deno", "check", ...checkPaths] },

@@ -75,7 +75,14 @@ async function checkModelSide(
   if (c.refused) {
     assert.equal(f.model.stats.started, 0, "nothing reached a model");
   } else if (policy === "fail-fast") {
-    assert.deepEqual(f.seen.map((s) => s.role).sort(), [...SPECIALIST_ROLES].sort(), "no synth");
+    // Siblings may be aborted before their request even reaches the model (the fault can come
+    // first on a fast runtime); those that did reach it were aborted, and the synthesizer never ran.
+    const roles = f.seen.map((s) => s.role);
+    assert.ok(!roles.includes("answer"), `no synth: ${roles}`);
+    assert.ok(roles.every((r) => SPECIALIST_ROLES.includes(r)), `${roles}`);
+    if (c.role) {
+      assert.ok(roles.includes(c.role), `the faulty ${c.role} request was made: ${roles}`);
+    }
     for (const s of f.seen) {
       if (s.role !== c.role) assert.ok(s.aborted, `the ${s.role} request was aborted`);
     }

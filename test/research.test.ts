@@ -11,6 +11,7 @@ import {
   researchNetwork,
   runResearch,
 } from "../src/research/mod.ts";
+import { researchWithHistorian } from "../examples/fourth_specialist.ts";
 import { deferred, test } from "./harness.ts";
 import { serve } from "./serve.ts";
 
@@ -304,4 +305,31 @@ test("continue: the synthesizer gets what arrived plus an error note", async () 
   } finally {
     await served.close();
   }
+});
+
+test("a fourth specialist joins with four lines of wiring (examples/fourth_specialist.ts)", async () => {
+  const offline = createOfflineModel();
+  const prompts: string[] = [];
+  // Observe what the model is asked, then let the real offline model answer.
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const body = JSON.parse(String(init?.body ?? "{}"));
+    prompts.push(body.messages?.at(-1)?.content ?? "");
+    return await offline.fetch(input, init);
+  };
+  const rec = recorder();
+  const llm = { fetch, baseURL: "http://offline.invalid/v1" };
+  const answer = await researchWithHistorian(TOPIC, llm, rec.output);
+  const roles = new Set(rec.writes.join("").match(/\[(\w+)\] /g));
+  assert.deepEqual([...roles].sort(), [
+    "[answer] ",
+    "[facts] ",
+    "[history] ",
+    "[quotes] ",
+    "[stats] ",
+  ]);
+  const synthPrompt = prompts.find((p) => p.startsWith("Combine"))!;
+  assert.match(synthPrompt, /^Combine these four perspectives/);
+  assert.match(synthPrompt, /\n## History\n\S/);
+  assert.equal(prompts.length, 5);
+  assert.equal(answer, offlineReply("answer", "", synthPrompt));
 });

@@ -102,6 +102,8 @@ export class Quoter extends Specialist {
   role = "You are a quote librarian. Provide 2–3 short, attributable quotes.";
 }
 
+const NUMBER_WORDS: Record<number, string> = { 2: "two", 3: "three", 4: "four", 5: "five" };
+
 /**
  * Waits for all three findings (`awaitAllInports`), then streams a combined answer on `chunk`
  * and sends the whole of it on `answer`.
@@ -117,12 +119,16 @@ export class Synthesizer extends Actor {
     super();
   }
 
+  /**
+   * The prompt has one section per declared inport, in order, so a subclass that declares a
+   * fourth inport gets a fourth section; with the seed's three it is the seed's prompt.
+   */
   async run(ctx: ActorContext): Promise<void> {
-    const { facts, stats, quotes } = ctx.inputs;
-    const prompt = "Combine these three perspectives into a 2–3 paragraph answer.\n\n" +
-      `## Facts\n${facts.data}\n\n` +
-      `## Stats\n${stats.data}\n\n` +
-      `## Quotes\n${quotes.data}\n`;
+    const count = NUMBER_WORDS[this.inports.length] ?? String(this.inports.length);
+    const prompt = `Combine these ${count} perspectives into a 2–3 paragraph answer.\n\n` +
+      this.inports
+        .map((port) => `## ${port[0].toUpperCase()}${port.slice(1)}\n${ctx.inputs[port].data}\n`)
+        .join("\n");
     const answer = await streamToChunks(
       ctx,
       this.llm,
