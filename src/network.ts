@@ -86,9 +86,8 @@ const YIELD_EVERY = 8192;
 export class Network implements Scheduler {
   private readonly templates = new Map<string, ActorTemplate>();
   /** Instances registered as templates, and the node that took each. */
-  private readonly instanceOwners = new Map<ActorLike, string>();
+  private instanceOwners: Map<ActorLike, string> | undefined;
   private readonly nodes = new Map<string, NodeRunner>();
-  private readonly nodeTemplates = new Map<string, string>();
   private readonly edges: ConnectionInfo[] = [];
   private readonly initials: InitialInfo[] = [];
   private readonly open: OpenConnection[] = [];
@@ -165,8 +164,7 @@ export class Network implements Scheduler {
     checkMetadata(id, metadata);
     const actor = this.instantiate(id, template, tpl);
     const component = actor.component ?? template;
-    this.nodes.set(id, new NodeRunner(id, component, actor, { ...metadata }, this));
-    this.nodeTemplates.set(id, template);
+    this.nodes.set(id, new NodeRunner(id, template, component, actor, { ...metadata }, this));
     return this;
   }
 
@@ -189,7 +187,7 @@ export class Network implements Scheduler {
         })`,
       );
     }
-    if (!target.inports.has(inport)) {
+    if (!target.actor.inports.includes(inport)) {
       throw new NetworkError(
         `${where}: node "${to}" has no inport "${inport}" (inports: ${
           target.actor.inports.join(", ") || "none"
@@ -211,7 +209,7 @@ export class Network implements Scheduler {
     this.assertNew("addInitial");
     const where = `addInitial("${node}", "${port}")`;
     const target = this.node(node, where);
-    if (!target.inports.has(port)) {
+    if (!target.actor.inports.includes(port)) {
       throw new NetworkError(
         `${where}: node "${node}" has no inport "${port}" (inports: ${
           target.actor.inports.join(", ") || "none"
@@ -363,7 +361,7 @@ export class Network implements Scheduler {
   describeNodes(): NodeInfo[] {
     return [...this.nodes.values()].map((n) => ({
       id: n.id,
-      template: this.nodeTemplates.get(n.id)!,
+      template: n.template,
       component: n.component,
       inports: n.actor.inports,
       outports: n.actor.outports,
@@ -522,14 +520,14 @@ export class Network implements Scheduler {
     if (isActorClass(template)) actor = new template();
     else if (typeof template === "function") actor = (template as () => unknown)();
     else {
-      const owner = this.instanceOwners.get(template);
+      const owner = this.instanceOwners?.get(template);
       if (owner !== undefined) {
         throw new NetworkError(
           `addNode("${id}"): template "${name}" is an actor instance already used by node ` +
             `"${owner}"; register a class or a factory to run it on several nodes`,
         );
       }
-      this.instanceOwners.set(template, id);
+      (this.instanceOwners ??= new Map()).set(template, id);
       actor = template;
     }
     if (!isActorShape(actor)) {

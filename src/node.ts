@@ -64,7 +64,6 @@ interface Waiting {
 export class NodeRunner {
   /** Outport name to the connections it feeds; every declared outport has an entry. */
   readonly outs = new Map<string, OutEdge[]>();
-  readonly inports: ReadonlySet<string>;
   readonly timeoutMs: number;
   readonly retries: number;
   readonly retryDelayMs: number;
@@ -78,12 +77,13 @@ export class NodeRunner {
 
   constructor(
     readonly id: string,
+    /** The registered template this node was made from. */
+    readonly template: string,
     readonly component: string,
     readonly actor: ActorLike,
     readonly metadata: NodeMetadata,
     readonly net: Scheduler,
   ) {
-    this.inports = new Set(actor.inports);
     for (const port of actor.outports) this.outs.set(port, []);
     if (actor.awaitAllInports) {
       this.queues = new Map(actor.inports.map((p) => [p, []]));
