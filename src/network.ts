@@ -96,6 +96,8 @@ export class Network implements Scheduler {
   private readonly failFast: boolean;
   private readonly capacity: number;
   private state: "new" | "running" | "stopped" = "new";
+  /** Write-order stamp of the next packet (initial packets first). */
+  seq = 0;
   private active = 0;
   private hops = 0;
   private idleWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -237,17 +239,18 @@ export class Network implements Scheduler {
         to: this.nodes.get(info.to)!,
         toPort: info.inport,
         writer: stream.writer,
-        queued: 0,
+        seqs: [],
         held: false,
       };
       this.nodes.get(info.from)!.outs.get(info.outport)!.push(edge);
+      edge.to.ins.push(edge);
       pumps.push({ edge, reader: stream.reader });
     }
     for (const { edge, reader } of pumps) this.pump(edge, reader);
     this.emit({ _type: "NetworkStarted", timestamp: Date.now() });
     this.active += this.initials.length;
     for (const { node, port, message } of this.initials) {
-      this.nodes.get(node)!.accept(port, message);
+      this.nodes.get(node)!.accept(port, message, undefined, this.seq++);
     }
     if (this.active === 0) this.becameIdle();
     return Promise.resolve();
@@ -451,8 +454,8 @@ export class Network implements Scheduler {
       for (;;) {
         const result = await reader.read();
         if (result.done) return;
-        edge.queued--;
-        await target.accept(port, result.value, edge);
+        const seq = edge.seqs.shift()!;
+        await target.accept(port, result.value, edge, seq);
         // A pipe whose promises all resolve at once runs on microtasks alone and would starve
         // timers (tick timeouts) and I/O; yield to the macrotask queue now and then.
         if (++this.hops >= YIELD_EVERY) {

@@ -21,6 +21,8 @@ export interface Scheduler {
   readonly listening: boolean;
   /** True when someone listens to MessageSent. */
   readonly tracing: boolean;
+  /** The next write-order stamp: fan-in delivers packets in the order they were written. */
+  seq: number;
   /** Counts one more packet in flight (in a connection or waiting for its node). */
   track(n: number): void;
   /** Counts packets or ticks that finished; at zero the network is idle. */
@@ -39,8 +41,8 @@ export interface OutEdge {
   readonly to: NodeRunner;
   readonly toPort: string;
   writer: WritableStreamDefaultWriter<Message>;
-  /** Packets written and not yet read by the connection's pump. */
-  queued: number;
+  /** Write-order stamps of the packets written and not yet read by the connection's pump. */
+  seqs: number[];
   /**
    * The pump is parked on a join that cannot fire yet: its queued packets cannot move either, so
    * they do not count as in flight (else a join that never fires would hang whenIdle()).
@@ -54,6 +56,8 @@ interface Waiting {
   resolve: () => void;
   /** The connection it came by; undefined for initial packets. */
   edge: OutEdge | undefined;
+  /** When it was written, network-wide. */
+  seq: number;
   taken: boolean;
 }
 
@@ -64,6 +68,8 @@ interface Waiting {
 export class NodeRunner {
   /** Outport name to the connections it feeds; every declared outport has an entry. */
   readonly outs = new Map<string, OutEdge[]>();
+  /** The connections that feed it. */
+  readonly ins: OutEdge[] = [];
   readonly timeoutMs: number;
   readonly retries: number;
   readonly retryDelayMs: number;
@@ -98,29 +104,48 @@ export class NodeRunner {
    * Hands a packet to the node. Resolves when the tick that consumed it ended, so that the
    * connection it came from does not read the next one before: the queue stays in the stream.
    */
-  accept(port: string, message: Message, edge?: OutEdge): Promise<void> {
+  accept(port: string, message: Message, edge: OutEdge | undefined, seq: number): Promise<void> {
     if (this.queues) {
       return new Promise((resolve) => {
-        const w: Waiting = { port, message, resolve, edge, taken: false };
+        const w: Waiting = { port, message, resolve, edge, seq, taken: false };
         this.queues!.get(port)!.push(w);
         // Fire first (next() tracks the tick it starts), then settle: settling first would let
         // the count touch zero, and whenIdle() resolve, just before the tick this packet completes.
         this.next();
         if (!w.taken && edge) {
           edge.held = true;
-          this.net.settle(edge.queued);
+          this.net.settle(edge.seqs.length);
         }
         // Held in the port queue, the packet no longer keeps the network busy: a join that can
         // never fire must not keep whenIdle() from resolving.
         this.net.settle(1);
       });
     }
-    if (this.running || this.waiting.length > 0) {
-      return new Promise((resolve) =>
-        this.waiting.push({ port, message, resolve, edge, taken: false })
-      );
+    if (!this.running && this.waiting.length === 0 && !this.behind(seq)) {
+      return this.runTick({ [port]: message }, undefined);
     }
-    return this.runTick({ [port]: message }, undefined);
+    return new Promise((resolve) => {
+      // Kept in write order; packets mostly arrive in it, so this rarely moves anything.
+      const waiting = this.waiting;
+      let at = waiting.length;
+      while (at > 0 && waiting[at - 1].seq > seq) at--;
+      waiting.splice(at, 0, { port, message, resolve, edge, seq, taken: false });
+      this.next();
+    });
+  }
+
+  /**
+   * Whether a packet written before `seq` still waits in another connection into this node. Its
+   * pump is free (a pump parked here holds an even older packet), so it is on its way: taking
+   * packets in write order keeps cause before effect on fan-in, e.g. a specialist's last token
+   * before the synthesizer's first at the logger, however slowly the logger goes.
+   */
+  private behind(seq: number): boolean {
+    for (let i = 0; i < this.ins.length; i++) {
+      const seqs = this.ins[i].seqs;
+      if (seqs.length > 0 && seqs[0] < seq) return true;
+    }
+    return false;
   }
 
   /** Inports whose queue is empty while another holds packets (a join waiting for input). */
@@ -157,14 +182,16 @@ export class NodeRunner {
         taken.push(w);
         if (w.edge?.held) {
           w.edge.held = false;
-          this.net.track(w.edge.queued);
+          this.net.track(w.edge.seqs.length);
         }
       }
       this.runTick(inputs, taken);
       return;
     }
-    const w = this.waiting.shift();
-    if (w) this.runTick({ [w.port]: w.message }, w);
+    const w = this.waiting[0];
+    if (w === undefined || this.behind(w.seq)) return; // that pump's accept() calls next() again
+    this.waiting.shift();
+    this.runTick({ [w.port]: w.message }, w);
   }
 
   private async runTick(inputs: Packet, consumed: Waiting | Waiting[] | undefined): Promise<void> {
@@ -268,11 +295,12 @@ export class NodeRunner {
     for (const port in packet) {
       const edges = this.outs.get(port)!;
       const message = packet[port];
+      const seq = this.net.seq++;
       for (let i = 0; i < edges.length; i++) {
         const edge = edges[i];
         // Each copy after the first is cloned so that no consumer sees another's mutations.
         const copy = i === 0 ? message : cloneMessage(message);
-        edge.queued++;
+        edge.seqs.push(seq);
         if (!edge.held) this.net.track(1);
         if (this.net.tracing) this.net.sent(edge, copy);
         const written = edge.writer.write(copy);

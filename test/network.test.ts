@@ -165,6 +165,57 @@ test("fan-in: packets interleave in arrival order across connections", async () 
   await net.shutdown();
 });
 
+test("fan-in takes packets in write order: a slow consumer still sees cause before effect", async () => {
+  // A producer sends 10 chunks to a slow logger, then a finding to a relay, which answers with
+  // a chunk of its own to the same logger: the relay's chunk was written after all 10, so the
+  // logger must see it last even though its connection delivers it while 9 are still queued.
+  const net = new Network();
+  const logged: string[] = [];
+  const gates: ReturnType<typeof deferred<void>>[] = [];
+  const relayed = deferred();
+  net.registerActor("producer", () => ({
+    inports: ["go"],
+    outports: ["chunk", "finding"],
+    async run(ctx: ActorContext) {
+      for (let i = 0; i < 10; i++) await ctx.send({ chunk: M.string(`p${i}`) });
+      ctx.done({ finding: M.flow() });
+    },
+  }));
+  net.registerActor("relay", () => ({
+    inports: ["in"],
+    outports: ["chunk"],
+    async run(ctx: ActorContext) {
+      await ctx.send({ chunk: M.string("relay") });
+      relayed.resolve();
+    },
+  }));
+  net.registerActor("logger", () => ({
+    inports: ["chunk"],
+    outports: [],
+    async run(ctx: ActorContext) {
+      logged.push(ctx.inputs.chunk.data as string);
+      const gate = deferred();
+      gates.push(gate);
+      await gate.promise;
+    },
+  }));
+  net.addNode("producer", "producer").addNode("relay", "relay").addNode("logger", "logger");
+  net.addConnection("producer", "chunk", "logger", "chunk");
+  net.addConnection("producer", "finding", "relay", "in");
+  net.addConnection("relay", "chunk", "logger", "chunk");
+  net.addInitial("producer", "go", M.flow());
+  await net.start();
+  // The logger is stuck on p0 until the relay's chunk is in its connection.
+  await relayed.promise;
+  for (let i = 0; i < 11; i++) {
+    while (gates.length <= i) await new Promise((r) => setTimeout(r, 1));
+    gates[i].resolve();
+  }
+  await net.whenIdle(IDLE);
+  assert.deepEqual(logged, [...Array.from({ length: 10 }, (_, i) => `p${i}`), "relay"]);
+  await net.shutdown();
+});
+
 test("fan-in: order within each connection is kept, nothing lost (3 × 200 packets)", async () => {
   const net = new Network();
   const got: Message[] = [];
