@@ -239,6 +239,7 @@ export class Network implements Scheduler {
         to: this.nodes.get(info.to)!,
         toPort: info.inport,
         writer: stream.writer,
+        capacity: info.capacity ?? this.capacity,
         seqs: [],
         held: false,
       };
