@@ -9,6 +9,7 @@ import type { LlmConfig } from "../src/llm/config.ts";
 import { type ChunkFormat, formatSse, formatText } from "../src/research/format.ts";
 import { runResearch } from "../src/research/run_research.ts";
 import { describe } from "../src/errors.ts";
+import { scrubSecret } from "../src/llm/errors.ts";
 
 /** `sse`: Server-Sent Events (`chunk`, `node`, `answer`, `done` / `error`). `text`: the seed's text. */
 export type StreamFormat = "sse" | "text";
@@ -155,8 +156,6 @@ export function researchStream(
 
 /** One clear line for the client: the failing node and the model error, never the API key. */
 export function errorMessage(error: unknown, apiKey?: string): string {
-  let message = describe(error);
-  if (error instanceof DOMException && error.name === "TimeoutError") message = error.message;
-  if (apiKey && apiKey.length >= 4) message = message.split(apiKey).join("***");
-  return message;
+  // The LLM layer already scrubs its errors; this covers anything else that could echo the key.
+  return scrubSecret(describe(error), apiKey);
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { describe } from "./errors.ts";
 
 /** Plain JSON, the payload of every message variant but `Bytes` and `Encoded`. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -92,18 +93,13 @@ export const Message = {
   optional: (data: Json | undefined): Message => ({ type: "Optional", data: data ?? null }),
   any: (data: Json): Message => ({ type: "Any", data }),
   /** An error message; an `Error` becomes its message (never its stack). */
-  error: (error: unknown): Message => ({ type: "Error", data: errorText(error) }),
+  error: (error: unknown): Message => ({ type: "Error", data: describe(error) }),
 } as const;
 
 /** Whether `value` looks like a message: an object whose `type` is a known variant. */
 export function isMessage(value: unknown): value is Message {
   return typeof value === "object" && value !== null &&
     TYPE_SET.has((value as { type?: unknown }).type as string);
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return typeof error === "string" ? error : JSON.stringify(error) ?? String(error);
 }
 
 const json: z.ZodType<Json> = z.lazy(() =>
