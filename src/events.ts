@@ -10,6 +10,8 @@ export interface ActorStarted {
   _type: "ActorStarted";
   actorId: string;
   component: string;
+  /** 1, then 2… when node metadata `retry` re-runs a failed tick (see `ctx.attempt`). */
+  attempt: number;
   timestamp: number;
 }
 /** A packet entered a connection (one event per connection copy). */
@@ -27,6 +29,7 @@ export interface ActorCompleted {
   _type: "ActorCompleted";
   actorId: string;
   component: string;
+  attempt: number;
   outputs?: Packet;
   timestamp: number;
 }
@@ -35,6 +38,8 @@ export interface ActorFailed {
   _type: "ActorFailed";
   actorId: string;
   component: string;
+  /** The last attempt; earlier failed attempts that `retry` re-ran emit no ActorFailed. */
+  attempt: number;
   error: string;
   cause: unknown;
   timestamp: number;

@@ -394,31 +394,38 @@ export class Network implements Scheduler {
     if (this.active === 0 && this.state === "running") this.becameIdle();
   }
 
-  tickStarted(node: NodeRunner): void {
+  tickStarted(node: NodeRunner, attempt: number): void {
     this.emit({
       _type: "ActorStarted",
       actorId: node.id,
       component: node.component,
+      attempt,
       timestamp: Date.now(),
     });
   }
 
-  tickCompleted(node: NodeRunner, outputs: Record<string, Message> | undefined): void {
+  tickCompleted(
+    node: NodeRunner,
+    outputs: Record<string, Message> | undefined,
+    attempt: number,
+  ): void {
     this.emit({
       _type: "ActorCompleted",
       actorId: node.id,
       component: node.component,
+      attempt,
       outputs,
       timestamp: Date.now(),
     });
   }
 
-  tickFailed(node: NodeRunner, error: unknown): void {
+  tickFailed(node: NodeRunner, error: unknown, attempt: number): void {
     if (this.state === "stopped") return;
     this.emit({
       _type: "ActorFailed",
       actorId: node.id,
       component: node.component,
+      attempt,
       error: describe(error),
       cause: error,
       timestamp: Date.now(),

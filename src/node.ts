@@ -27,9 +27,9 @@ export interface Scheduler {
   track(n: number): void;
   /** Counts packets or ticks that finished; at zero the network is idle. */
   settle(n: number): void;
-  tickStarted(node: NodeRunner): void;
-  tickCompleted(node: NodeRunner, outputs: Packet | undefined): void;
-  tickFailed(node: NodeRunner, error: unknown): void;
+  tickStarted(node: NodeRunner, attempt: number): void;
+  tickCompleted(node: NodeRunner, outputs: Packet | undefined, attempt: number): void;
+  tickFailed(node: NodeRunner, error: unknown, attempt: number): void;
   /** Reports a packet entering a connection, when someone listens. */
   sent(edge: OutEdge, message: Message): void;
 }
@@ -202,16 +202,16 @@ export class NodeRunner {
     else if (!this.net.stopped) {
       // The hot path, flattened: one async frame per tick when there is no timeout or retry.
       const ctx = new TickContext(this, inputs, 1);
-      if (this.net.listening) this.net.tickStarted(this);
+      if (this.net.listening) this.net.tickStarted(this, 1);
       try {
         const result = this.actor.run(ctx) as Promise<void> | undefined;
         if (result !== ACCEPTED && typeof result?.then === "function") await result;
         if (ctx.pendingDone !== undefined) await ctx.pendingDone;
         ctx.close();
-        if (this.net.listening) this.net.tickCompleted(this, ctx.outputs);
+        if (this.net.listening) this.net.tickCompleted(this, ctx.outputs, 1);
       } catch (error) {
         ctx.close();
-        this.net.tickFailed(this, error);
+        this.net.tickFailed(this, error, 1);
       }
     }
     this.running = false;
@@ -229,11 +229,11 @@ export class NodeRunner {
     for (let attempt = 1;; attempt++) {
       if (this.net.stopped) return;
       const ctx = new TickContext(this, inputs, attempt);
-      if (this.net.listening) this.net.tickStarted(this);
+      if (this.net.listening) this.net.tickStarted(this, attempt);
       try {
         await (this.timeoutMs > 0 ? this.invokeWithTimeout(ctx) : this.invoke(ctx));
         ctx.close();
-        if (this.net.listening) this.net.tickCompleted(this, ctx.outputs);
+        if (this.net.listening) this.net.tickCompleted(this, ctx.outputs, attempt);
         return;
       } catch (error) {
         ctx.close();
@@ -241,7 +241,7 @@ export class NodeRunner {
           if (this.retryDelayMs > 0) await delay(this.retryDelayMs, this.net.signal);
           continue;
         }
-        this.net.tickFailed(this, error);
+        this.net.tickFailed(this, error, attempt);
         return;
       }
     }
