@@ -32,6 +32,11 @@ export interface ResearchOptions {
    * (node metadata `onError: "note"`), and the flow goes on; a failing synthesizer still fails it.
    */
   policy?: "fail-fast" | "continue";
+  /**
+   * Called with the network once it is wired, before it starts: to observe it, e.g.
+   * `instrument: (net) => traceNetwork(net, { workflowName: "research" })` (reflow-edge/otel).
+   */
+  instrument?: (net: Network) => void;
 }
 
 const SPECIALISTS = ["factual", "statistician", "quoter"];
@@ -139,6 +144,7 @@ export async function runResearch(topic: string, options: ResearchOptions = {}):
       "NetworkShutdown",
     ]);
   }
+  options.instrument?.(net);
   const { signal } = options;
   signal?.throwIfAborted();
   const timeoutMs = options.timeoutMs ?? 300_000;
