@@ -27,3 +27,15 @@ export {
   type ResearchOptions,
   runResearch,
 } from "./run_research.ts";
+export {
+  FLOW_USAGE_ID,
+  type ReflowPartMetadata,
+  UI_MESSAGE_STREAM_HEADERS,
+  type UIFinishReason,
+  type UIMessageChunk,
+  uiMessageChunks,
+  type UIMessageOptions,
+  uiMessageSse,
+  type UISourceEvent,
+  type UIUsage,
+} from "./ui_message_stream.ts";
