@@ -4,11 +4,17 @@
  * Streams every step's output, prints a summary table, exits non-zero if anything failed, and
  * prints `N passed, N failed` (totalled over the three runtimes) as its very last line: CI reads
  * that line. `--static` runs only the checks (`npm run check`).
+ *
+ * It brings what the tests need on a fresh machine after `npm ci`: Deno, workerd and esbuild come
+ * from node_modules, and a Chromium for the page tests from scripts/chromium.mjs (the system's,
+ * the one the npm package @sparticuz/chromium ships, or Debian's through apt-get as root). What
+ * cannot be had is said in one line before the tests run.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { findChromium } from "./chromium.mjs";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
 const env = {
@@ -86,6 +92,22 @@ function run(step) {
     child.on("error", (e) => (out += String(e)));
     child.on("close", (code) => done({ code: code ?? 1, out: plain(out), ms: Date.now() - start }));
   });
+}
+
+if (!existsSync(join(root, "node_modules", ".bin", "deno"))) {
+  console.log("npm test: node_modules is missing or incomplete: run `npm ci` first");
+  process.exit(1);
+}
+
+if (!process.argv.includes("--static")) {
+  const browser = await findChromium({ install: true, log: (line) => console.log(`=== ${line}`) });
+  if (browser.error) {
+    // The page tests then fail with this same line; everything else still runs.
+    console.log(`=== ✗ ${browser.error}`);
+  } else {
+    console.log(`=== chromium for the page tests: ${browser.version} (${browser.source})`);
+    env.REFLOW_CHROMIUM = browser.path;
+  }
 }
 
 const rows = [];

@@ -1,5 +1,6 @@
 /**
- * The live page in a real browser: Chromium (Debian's, driven by playwright-core) against the
+ * The live page in a real browser: Chromium (the system's, or the one the npm package
+ * `@sparticuz/chromium` ships; see scripts/chromium.mjs), driven by playwright-core, against the
  * Node server on loopback with the offline model. Start fills all four panels and lights the
  * graph; Stop ends the stream and every model request; a topic full of HTML stays text.
  * Saves test-results/page.png.
@@ -12,7 +13,7 @@ import { countedModel, eventually } from "./http_helpers.ts";
 
 const ONLY = {
   only: ["node"] as "node"[],
-  why: "needs Chromium through playwright-core, a Node library",
+  why: "drives Chromium through playwright-core, a Node library",
   timeout: 90_000,
 };
 
@@ -30,15 +31,27 @@ const ARGS = [
 // deno-lint-ignore no-explicit-any
 type Page = any;
 
+/** Starts Chromium, or fails with the one line that says which browser is missing and how to get it. */
+async function launchChromium() {
+  const { chromium } = await import("playwright-core");
+  const { findChromium } = await import("../scripts/chromium.mjs");
+  const found = await findChromium();
+  if (found.error !== undefined) {
+    const error = new Error(found.error);
+    error.stack = `Error: ${found.error}`; // the reason is the whole story: no stack trace
+    throw error;
+  }
+  return await chromium.launch({ executablePath: found.path, args: ARGS });
+}
+
 async function withPage(
   options: Parameters<typeof countedModel>[0],
   fn: (page: Page, url: string, model: ReturnType<typeof countedModel>) => Promise<void>,
 ): Promise<void> {
-  const { chromium } = await import("playwright-core");
+  const browser = await launchChromium();
   const m = countedModel(options);
   const app = createApp({ llm: { fetch: m.fetch } });
   const served = await serve(async (req) => await app.fetch(req));
-  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS });
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
     const errors: string[] = [];
@@ -130,11 +143,10 @@ test("page: HTML in the topic and in the model's words is shown as text", async 
 }, ONLY);
 
 test("page: an error is shown clearly (a 401 without the token)", async () => {
-  const { chromium } = await import("playwright-core");
+  const browser = await launchChromium();
   const m = countedModel();
   const app = createApp({ llm: { fetch: m.fetch }, token: "page-token" });
   const served = await serve(async (req) => await app.fetch(req));
-  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS });
   try {
     const page = await browser.newPage();
     await page.goto(`${served.url}/`);
