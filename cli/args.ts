@@ -1,3 +1,11 @@
+/**
+ * The command line's flags, parsed by `node:util`'s `parseArgs` (Node and Deno both have it; the
+ * CLI is an entry point, so it may import `node:*`, unlike `src/`).
+ *
+ * @module
+ */
+import { parseArgs as parse } from "node:util";
+
 /** What the command line asked for. */
 export interface CliArgs {
   topic: string;
@@ -31,60 +39,51 @@ Options:
 With no model server at the default URL, the offline model is used with a notice on
 stderr. A URL you chose that does not answer is an error.`;
 
-/** Parses argv (without the runtime and script); throws an Error with a usage hint on bad input. */
+const OPTIONS = {
+  model: { type: "string" },
+  "base-url": { type: "string" },
+  port: { type: "string" },
+  offline: { type: "boolean" },
+  json: { type: "boolean" },
+  serve: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * Parses argv (without the runtime and script); throws an Error with a usage hint on bad input.
+ *
+ * @example
+ * ```ts
+ * parseArgs(["--offline", "the", "history", "of", "zero"]).topic; // "the history of zero"
+ * ```
+ */
 export function parseArgs(argv: readonly string[]): CliArgs {
-  const args: CliArgs = { topic: "", offline: false, json: false, help: false, serve: false };
-  const words: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [flag, inline] = arg.startsWith("--") && arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === "") throw new Error(`${flag} needs a value (see --help)`);
-      return v;
-    };
-    switch (flag) {
-      case "--model":
-        args.model = value();
-        break;
-      case "--base-url":
-        args.baseURL = value();
-        break;
-      case "--port": {
-        const port = Number(value());
-        if (!Number.isInteger(port) || port < 0 || port > 65535) {
-          throw new Error(`--port must be a whole number from 0 to 65535`);
-        }
-        args.port = port;
-        break;
-      }
-      case "--offline":
-        args.offline = true;
-        break;
-      case "--json":
-        args.json = true;
-        break;
-      case "--serve":
-        args.serve = true;
-        break;
-      case "-h":
-      case "--help":
-        args.help = true;
-        break;
-      case "--":
-        words.push(...argv.slice(i + 1));
-        i = argv.length;
-        break;
-      default:
-        if (arg.startsWith("-") && arg.length > 1) {
-          throw new Error(`unknown option ${arg} (see --help)`);
-        }
-        words.push(arg);
-    }
+  let parsed;
+  try {
+    parsed = parse({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new Error(usageError(error));
   }
-  args.topic = words.join(" ").trim();
+  const { values, positionals } = parsed;
+  for (const name of ["model", "base-url", "port"] as const) {
+    if (values[name] === "") throw new Error(`--${name} needs a value (see --help)`);
+  }
+  const args: CliArgs = {
+    topic: positionals.join(" ").trim(),
+    model: values.model,
+    baseURL: values["base-url"],
+    offline: values.offline ?? false,
+    json: values.json ?? false,
+    help: values.help ?? false,
+    serve: values.serve ?? false,
+  };
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!/^\d+$/.test(values.port) || port > 65535) {
+      throw new Error(`--port must be a whole number from 0 to 65535`);
+    }
+    args.port = port;
+  }
   if (args.baseURL !== undefined) {
     try {
       new URL(args.baseURL);
@@ -93,4 +92,17 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     }
   }
   return args;
+}
+
+/** parseArgs' errors, reworded as one line in our words (its own are long and name no help). */
+function usageError(error: unknown): string {
+  const { code, message } = error as { code?: string; message: string };
+  const flag = /'(-[^' ]+)/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${flag} (see --help)`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    return /takes no argument|does not take an argument/.test(message)
+      ? `${flag} takes no value (see --help)`
+      : `${flag} needs a value (see --help)`;
+  }
+  return `${message} (see --help)`;
 }

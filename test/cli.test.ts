@@ -145,6 +145,21 @@ test("argument parsing: flags, values, topic words", () => {
   assert.throws(() => parseArgs(["--model"]), /--model needs a value/);
   assert.throws(() => parseArgs(["--base-url", "nope"]), /not a URL/);
   assert.throws(() => parseArgs(["--port", "99999"]), /--port/);
+  // node:util's own wording is reworded into one line that points at --help.
+  assert.throws(
+    () => parseArgs(["--model", "--json"]),
+    /^Error: --model needs a value \(see --help\)$/,
+  );
+  assert.throws(() => parseArgs(["--model="]), /--model needs a value/);
+  assert.throws(() => parseArgs(["--json=yes"]), /--json takes no value/);
+  assert.throws(() => parseArgs(["-x", "zero"]), /^Error: unknown option -x \(see --help\)$/);
+  assert.equal(parseArgs(["--", "--json", "zero"]).topic, "--json zero");
+  assert.equal(parseArgs(["-h"]).help, true);
+  assert.equal(parseArgs(["--port=0", "--serve"]).port, 0);
+}, {
+  only: ["node", "deno"],
+  why:
+    'node:util parseArgs is a stub in workerd that throws "not implemented" (the CLI never runs there)',
 });
 
 test("no server at the default URL and none chosen: the offline model, with a notice", async () => {
