@@ -18,6 +18,10 @@ import { researchGraph } from "../src/research/run_research.ts";
 import { bearerAuth } from "./auth.ts";
 import { PAGE_HTML } from "./page.ts";
 import { researchStream, type StreamFormat } from "./stream.ts";
+import { MemoryRunStore } from "../src/runs/memory_store.ts";
+import { Runs } from "../src/runs/runs.ts";
+import { researchEvents, researchSummary } from "./run_source.ts";
+import { mountRuns, type RunBackend } from "./runs.ts";
 
 /** How to build the app. */
 export interface AppConfig {
@@ -42,6 +46,18 @@ export interface AppConfig {
    * a request may pass `policy` in its JSON body or query to override it.
    */
   policy?: Policy;
+  /**
+   * Where `/runs` live: a {@link Runs} (default: one in memory, made here), or `{ forward }` to
+   * pass each run's requests to its own host (the Worker: one Durable Object per run).
+   */
+  runs?: Runs | { forward: (id: string, request: Request) => Promise<Response> };
+  /** Take a new run's id from the Worker's header (inside a run's Durable Object only). */
+  runIdFromHeader?: boolean;
+}
+
+/** The `Runs` a server makes for the research flow: its summary and error wording. */
+export function researchRuns(options: Omit<ConstructorParameters<typeof Runs>[0], "reduce">): Runs {
+  return new Runs({ reduce: researchSummary, ...options });
 }
 
 /** runResearch's error policies, as a request or {@link AppConfig} names them. */
@@ -105,7 +121,8 @@ export function createApp(config: AppConfig): Hono {
       cors({
         origin: config.cors,
         allowMethods: ["GET", "POST", "OPTIONS"],
-        allowHeaders: ["Authorization", "Content-Type", "Accept"],
+        allowHeaders: ["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
+        exposeHeaders: ["Location"],
         maxAge: 600,
       }),
     );
@@ -156,8 +173,8 @@ export function createApp(config: AppConfig): Hono {
     });
   };
 
-  app.post(
-    "/research",
+  // The body of POST /research and POST /runs: the same limit, type and schema.
+  const researchBody = [
     bodyLimit({
       maxSize: maxBodyBytes,
       onError: (c) =>
@@ -166,7 +183,6 @@ export function createApp(config: AppConfig): Hono {
           issues: [{ path: "", message: `at most ${maxBodyBytes} bytes` }],
         }, 400),
     }),
-    validator("query", (value, c) => parse(querySchema, value, c)),
     validator("json", (value, c) => {
       const type = c.req.header("content-type") ?? "";
       if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
@@ -174,6 +190,13 @@ export function createApp(config: AppConfig): Hono {
       }
       return parse(bodySchema, value, c);
     }),
+  ] as const;
+
+  app.post(
+    "/research",
+    researchBody[0],
+    validator("query", (value, c) => parse(querySchema, value, c)),
+    researchBody[1],
     (c) => stream(c, { ...c.req.valid("json"), format: c.req.valid("query").format }),
   );
 
@@ -182,6 +205,22 @@ export function createApp(config: AppConfig): Hono {
     validator("query", (value, c) => parse(getQuerySchema, value, c)),
     (c) => stream(c, c.req.valid("query")),
   );
+
+  const backend: RunBackend = config.runs && "forward" in config.runs
+    ? { kind: "forward", forward: config.runs.forward }
+    : {
+      kind: "local",
+      runs: config.runs ?? researchRuns({ store: new MemoryRunStore() }),
+      idFromHeader: config.runIdFromHeader,
+      source: (input, signal) =>
+        researchEvents(input.topic, {
+          llm: input.model ? { ...config.llm, model: input.model } : config.llm,
+          timeoutMs: config.timeoutMs,
+          capacity: config.capacity,
+          policy: input.policy ?? config.policy,
+        }, signal),
+    };
+  mountRuns(app, { backend, validateBody: [...researchBody], token: config.token });
 
   return app;
 }
