@@ -1,9 +1,12 @@
+#!/usr/bin/env -S deno run --allow-env=OPENAI_*,REFLOW_*,PORT,HOST --allow-net
 /**
  * The command line: `deno run -A main.ts "the history of zero"` streams the research flow's
  * role-tagged tokens, then prints the answer; `--serve` serves the HTTP app. Also runs under Node
  * (`npx tsx main.ts …`).
  */
-import { parseArgs, USAGE } from "./cli/args.ts";
+import { type CliArgs, parseArgs, USAGE } from "./cli/args.ts";
+import { ensurePermissions, ENV_NAMES, SERVE_ENV_NAMES } from "./cli/permissions.ts";
+import { DEFAULT_LLM_CONFIG } from "./src/llm/config.ts";
 import { argv, env, exit, onInterrupt, printError, stdout } from "./cli/platform.ts";
 import { runCli } from "./cli/research.ts";
 import { describeError } from "./cli/errors.ts";
@@ -19,6 +22,11 @@ async function main(): Promise<number> {
   if (args.help) {
     console.log(USAGE);
     return 0;
+  }
+  const denied = await permissions(args);
+  if (denied) {
+    printError(denied);
+    return 2;
   }
   const settings = {
     baseURL: env("OPENAI_BASE_URL"),
@@ -49,6 +57,41 @@ async function main(): Promise<number> {
   } finally {
     stopListening();
   }
+}
+
+/**
+ * Under Deno: the environment variables (first, since the model's URL may come from one) and the
+ * hosts (the model server unless --offline, the listening address with --serve) the CLI needs.
+ * Returns the one line to print when they are not granted; undefined under Node.
+ */
+async function permissions(args: CliArgs): Promise<string | undefined> {
+  const task = args.serve ? "deno task serve" : "deno task start";
+  const names = args.serve ? [...ENV_NAMES, ...SERVE_ENV_NAMES] : ENV_NAMES;
+  const hosts = async () => {
+    const model = args.offline ? [] : [
+      new URL(args.baseURL ?? env("OPENAI_BASE_URL") ?? DEFAULT_LLM_CONFIG.baseURL).host,
+    ];
+    if (!args.serve) return model;
+    const address = (await import("./cli/serve.ts")).listenAddress(args);
+    const listen = address &&
+      (address.port ? `${address.hostname}:${address.port}` : address.hostname);
+    return listen ? [...model, listen] : model;
+  };
+  // Without env access the hosts are a guess (OPENAI_BASE_URL, HOST, PORT unread): named in the
+  // line all the same, so that one command usually grants everything.
+  const envProblem = ensurePermissions(
+    { env: names },
+    task,
+    () => ({ env: names, net: guess(args) }),
+  );
+  if (envProblem) return envProblem;
+  return ensurePermissions({ net: await hosts() }, task, (net) => ({ env: names, net: net.net }));
+}
+
+function guess(args: CliArgs): string[] {
+  const model = args.offline ? [] : [new URL(args.baseURL ?? DEFAULT_LLM_CONFIG.baseURL).host];
+  const port = args.port ?? 8787;
+  return args.serve ? [...model, port ? `127.0.0.1:${port}` : "127.0.0.1"] : model;
 }
 
 exit(await main());

@@ -20,14 +20,21 @@ interface Running {
   close(): Promise<void>;
 }
 
+/** Where `--serve` listens: `--port`, else PORT, else 8787; HOST, else 127.0.0.1. */
+export function listenAddress(args: CliArgs): { port: number; hostname: string } | undefined {
+  const port = args.port ?? Number(env("PORT") ?? 8787);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return undefined;
+  return { port, hostname: env("HOST") ?? "127.0.0.1" };
+}
+
 /** Serves until Ctrl-C; resolves with the exit code. */
 export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
-  const port = args.port ?? Number(env("PORT") ?? 8787);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  const address = listenAddress(args);
+  if (!address) {
     printError(`reflow-edge: PORT must be a whole number from 0 to 65535`);
     return 2;
   }
-  const hostname = env("HOST") ?? "127.0.0.1";
+  const { port, hostname } = address;
   let llm;
   try {
     llm = await chooseLlm(args, settings, printError);

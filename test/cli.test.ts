@@ -21,7 +21,7 @@ async function cli(
     // deno-lint-ignore no-explicit-any
     const Deno = (globalThis as any).Deno;
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "main.ts", ...args],
+      args: ["run", "-A", "--node-modules-dir=manual", "main.ts", ...args],
       env: { ...env, NO_COLOR: "1" },
       stdin: "null",
       stdout: "piped",

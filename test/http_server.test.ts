@@ -155,7 +155,16 @@ test(
     const { spawn } = await import("node:child_process");
     const deno = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
     const main = new URL("../main.ts", import.meta.url).pathname;
-    const child = spawn(deno, ["run", "-A", main, "--serve", "--port", "0", "--offline"], {
+    const child = spawn(deno, [
+      "run",
+      "-A",
+      "--node-modules-dir=manual",
+      main,
+      "--serve",
+      "--port",
+      "0",
+      "--offline",
+    ], {
       env: { ...env(), DENO_NO_UPDATE_CHECK: "1", REFLOW_TOKEN: "", PORT: "" },
       stdio: ["ignore", "pipe", "pipe"],
     });
