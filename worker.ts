@@ -9,7 +9,8 @@
  * @module
  */
 import type { Hono } from "hono";
-import { createApp } from "./routes/app.ts";
+import { type AppConfig, createApp, researchRuns } from "./routes/app.ts";
+import { type SqlDriver, SqlRunStore, type SqlValue } from "./src/runs/sql_store.ts";
 import { createOfflineModel } from "./src/llm/offline_model.ts";
 import type { LlmConfig } from "./src/llm/config.ts";
 
@@ -23,6 +24,28 @@ export interface Env {
   REFLOW_OFFLINE?: string;
   REFLOW_OFFLINE_TOKEN_DELAY_MS?: string;
   REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS?: string;
+  /** The Durable Object namespace of runs (wrangler.toml); without it runs stay in the isolate. */
+  RUNS?: DurableObjectNamespaceLike;
+}
+
+/** The parts of the Durable Object API this entry uses (no Workers types in the repo). */
+export interface DurableObjectNamespaceLike {
+  idFromName(name: string): unknown;
+  get(id: unknown): { fetch(request: Request): Promise<Response> };
+}
+
+/** A Durable Object's storage, as far as runs use it. */
+export interface DurableObjectStorageLike {
+  sql: { exec(query: string, ...bindings: SqlValue[]): { toArray(): Record<string, SqlValue>[] } };
+  transactionSync<T>(fn: () => T): T;
+  setAlarm(scheduledTime: number): Promise<void>;
+  deleteAll(): Promise<void>;
+}
+
+/** A Durable Object's state, as far as runs use it. */
+export interface DurableObjectStateLike {
+  storage: DurableObjectStorageLike;
+  blockConcurrencyWhile<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /** The same pacing as the CLI's offline model: quick, but slow enough to watch. */
@@ -53,10 +76,8 @@ function delay(value: string | undefined, fallback: number): number {
   return value !== undefined && Number.isFinite(n) && n >= 0 ? n : fallback;
 }
 
-/** Builds the app for these bindings. */
-export function appFor(env: Env = {}): Hono {
-  const key = JSON.stringify(KEYS.map((k) => setting(env, k) ?? null));
-  if (cached?.key === key) return cached.app;
+/** The app's configuration for these bindings (shared by the Worker and each run's object). */
+function configFor(env: Env): AppConfig {
   const baseURL = setting(env, "OPENAI_BASE_URL");
   const offline = /^(1|true|yes)$/i.test(setting(env, "REFLOW_OFFLINE") ?? "") || !baseURL;
   const llm: LlmConfig = {
@@ -77,13 +98,85 @@ export function appFor(env: Env = {}): Hono {
     }).fetch;
   }
   const cors = setting(env, "REFLOW_CORS")?.split(",").map((s) => s.trim()).filter(Boolean);
+  return { llm, token: setting(env, "REFLOW_TOKEN"), cors: cors?.length ? cors : undefined };
+}
+
+/** Builds the app for these bindings. */
+export function appFor(env: Env = {}): Hono {
+  const key = JSON.stringify([...KEYS.map((k) => setting(env, k) ?? null), !!env.RUNS]);
+  if (cached?.key === key) return cached.app;
+  const runs = env.RUNS;
   const app = createApp({
-    llm,
-    token: setting(env, "REFLOW_TOKEN"),
-    cors: cors?.length ? cors : undefined,
+    ...configFor(env),
+    // Every request about run {id} goes to that run's own Durable Object.
+    runs: runs && { forward: (id, request) => runs.get(runs.idFromName(id)).fetch(request) },
   });
   cached = { key, app };
   return app;
+}
+
+/** A {@link SqlDriver} over a SQLite-backed Durable Object's storage. */
+export function durableObjectSqlDriver(storage: DurableObjectStorageLike): SqlDriver {
+  return {
+    exec: (sql, ...params) => storage.sql.exec(sql, ...params).toArray(),
+    transaction: (fn) => storage.transactionSync(fn),
+  };
+}
+
+/**
+ * One run per object (wrangler.toml: `RUNS`, a SQLite-backed class). The Worker routes every
+ * request about run {id} here; the flow executes here and its log is this object's SQLite, so
+ * viewers anywhere reach the same run. While the flow runs, an alarm handler waits for it: an
+ * object busy with an event is not evicted, even with no client connected. An object that was
+ * evicted or restarted mid-run anyway finds its run still `running` in storage when it starts
+ * again, and marks it `interrupted` with an `error` event. A finished run's object deletes its
+ * storage when the run expires.
+ */
+export class RunObject {
+  readonly #state: DurableObjectStateLike;
+  readonly #runs: ReturnType<typeof researchRuns>;
+  readonly #app: Hono;
+
+  constructor(state: DurableObjectStateLike, env: Env) {
+    this.#state = state;
+    this.#runs = researchRuns({
+      store: new SqlRunStore(durableObjectSqlDriver(state.storage), "durable-object"),
+    });
+    state.blockConcurrencyWhile(() => Promise.resolve(this.#runs.recover()));
+    // No auth here: only the Worker reaches this object, and it has checked the request.
+    this.#app = createApp({
+      ...configFor(env),
+      token: undefined,
+      runIdFromHeader: true,
+      runs: this.#runs,
+    });
+  }
+
+  async fetch(request: Request): Promise<Response> {
+    const response = await this.#app.fetch(request);
+    if (
+      request.method === "POST" && new URL(request.url).pathname === "/runs" &&
+      response.status === 201
+    ) {
+      await this.#state.storage.setAlarm(Date.now());
+    }
+    return response;
+  }
+
+  /** Holds the object while its run is in flight; afterwards, deletes it once it has expired. */
+  async alarm(): Promise<void> {
+    const run = this.#runs.list(1)[0];
+    if (!run) return await this.#state.storage.deleteAll();
+    if (run.status === "running") await this.#runs.ended(run.id);
+    const finished = this.#runs.info(run.id)?.finishedAt ?? Date.now();
+    const expiresAt = finished + this.#runs.ttlMs;
+    if (Date.now() >= expiresAt) {
+      this.#runs.sweep();
+      await this.#state.storage.deleteAll();
+    } else {
+      await this.#state.storage.setAlarm(expiresAt);
+    }
+  }
 }
 
 export default {
