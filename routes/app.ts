@@ -11,7 +11,8 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { validator } from "hono/validator";
-import { z } from "zod";
+import * as z from "zod/mini";
+import { check } from "../src/schema.ts";
 import type { LlmConfig } from "../src/llm/config.ts";
 import { toMermaid } from "../src/mermaid.ts";
 import { researchGraph } from "../src/research/run_research.ts";
@@ -78,16 +79,24 @@ export function createApp(config: AppConfig): Hono {
   const maxBodyBytes = config.maxBodyBytes ?? 16 * 1024;
   const topic = z.string({
     error: (i) => i.input === undefined ? "topic is required" : "topic must be a string",
-  }).trim()
-    .min(1, "topic must not be empty")
-    .max(maxTopicLength, `topic must be at most ${maxTopicLength} characters`);
-  const model = z.string({ error: "model must be a string" }).trim()
-    .min(1, "model must not be empty").max(200, "model must be at most 200 characters")
-    .optional();
-  const format = z.enum(FORMATS, { error: `format must be one of: ${FORMATS.join(", ")}` })
-    .optional();
-  const policy = z.enum(POLICIES, { error: `policy must be one of: ${POLICIES.join(", ")}` })
-    .optional();
+  }).check(
+    z.trim(),
+    z.minLength(1, "topic must not be empty"),
+    z.maxLength(maxTopicLength, `topic must be at most ${maxTopicLength} characters`),
+  );
+  const model = z.optional(
+    z.string({ error: "model must be a string" }).check(
+      z.trim(),
+      z.minLength(1, "model must not be empty"),
+      z.maxLength(200, "model must be at most 200 characters"),
+    ),
+  );
+  const format = z.optional(
+    z.enum(FORMATS, { error: `format must be one of: ${FORMATS.join(", ")}` }),
+  );
+  const policy = z.optional(
+    z.enum(POLICIES, { error: `policy must be one of: ${POLICIES.join(", ")}` }),
+  );
   const bodySchema = z.object({ topic, model, policy }, {
     error: "the body must be a JSON object",
   });
@@ -233,8 +242,12 @@ function preferredFormat(accept: string | undefined): StreamFormat {
   return wantsText && !wantsSse ? "text" : "sse";
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown, c: Context): z.output<T> | Response {
-  const result = schema.safeParse(value);
+function parse<T extends z.ZodMiniType>(
+  schema: T,
+  value: unknown,
+  c: Context,
+): z.output<T> | Response {
+  const result = check(schema, value);
   if (result.success) return result.data;
   const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
   return bad(c, `invalid request: ${issues.map((i) => i.message).join("; ")}`, issues);

@@ -1,4 +1,5 @@
-import { z } from "zod";
+import * as z from "zod/mini";
+import { check } from "./schema.ts";
 import { describe } from "./errors.ts";
 
 /** Plain JSON, the payload of every message variant but `Bytes` and `Encoded`. */
@@ -102,10 +103,10 @@ export function isMessage(value: unknown): value is Message {
     TYPE_SET.has((value as { type?: unknown }).type as string);
 }
 
-const json: z.ZodType<Json> = z.lazy(() =>
+const json: z.ZodMiniType<Json> = z.lazy(() =>
   z.union([
     z.string(),
-    z.number().refine(Number.isFinite, "must be a finite number"),
+    z.number().check(z.refine(Number.isFinite, "must be a finite number")),
     z.boolean(),
     z.null(),
     z.array(json),
@@ -113,24 +114,24 @@ const json: z.ZodType<Json> = z.lazy(() =>
   ])
 );
 
-const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64");
+const base64 = z.string().check(z.regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64"));
 
 /**
  * The wire shape of a message (JSON: graph IIPs, HTTP bodies). `Bytes` and `Encoded` carry base64
  * strings here; {@link messageFromWire} turns them into `Uint8Array`s.
  */
 export const WireMessageSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("Flow"), data: z.null().optional() }),
+  z.object({ type: z.literal("Flow"), data: z.optional(z.null()) }),
   z.object({ type: z.literal("Event"), data: json }),
   z.object({ type: z.literal("Boolean"), data: z.boolean() }),
-  z.object({ type: z.literal("Integer"), data: z.number().int().refine(Number.isSafeInteger) }),
+  z.object({ type: z.literal("Integer"), data: z.int().check(z.refine(Number.isSafeInteger)) }),
   z.object({ type: z.literal("Float"), data: z.number() }),
   z.object({ type: z.literal("String"), data: z.string() }),
   z.object({ type: z.literal("Object"), data: z.record(z.string(), json) }),
   z.object({ type: z.literal("Array"), data: z.array(json) }),
   z.object({ type: z.literal("Bytes"), data: base64 }),
   z.object({ type: z.literal("Encoded"), data: base64 }),
-  z.object({ type: z.literal("Optional"), data: json.optional() }),
+  z.object({ type: z.literal("Optional"), data: z.optional(json) }),
   z.object({ type: z.literal("Any"), data: json }),
   z.object({ type: z.literal("Error"), data: z.string() }),
 ]);
@@ -154,7 +155,7 @@ export function messageFromWire(value: unknown, where = "message"): Message {
   }
   let parsed: ReturnType<typeof WireMessageSchema.safeParse>;
   try {
-    parsed = WireMessageSchema.safeParse(value);
+    parsed = check(WireMessageSchema, value);
   } catch (error) {
     // Not expected below the depth limit; still, nothing but the documented TypeError escapes.
     throw new TypeError(`${where}.data: cannot be checked (${(error as Error)?.message})`);
