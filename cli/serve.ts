@@ -5,8 +5,11 @@
  * Environment: PORT (default 8787; `--port` wins), HOST (default 127.0.0.1), REFLOW_TOKEN (bearer
  * token for /research and /graph), REFLOW_CORS (comma-separated origins, or `*`), plus the CLI's
  * model settings (OPENAI_BASE_URL, OPENAI_API_KEY, REFLOW_MODEL) with the same offline fallback.
+ * REFLOW_RUNS_DB: where /runs are kept (cli/sqlite.ts); REFLOW_RUNS_TTL_MS: how long finished runs
+ * stay (default one hour).
  */
-import { createApp } from "../routes/app.ts";
+import { createApp, researchRuns } from "../routes/app.ts";
+import { chooseRunStore } from "./sqlite.ts";
 import type { CliArgs } from "./args.ts";
 import { env, onInterrupt, printError } from "./platform.ts";
 import { chooseLlm, type CliEnv } from "./research.ts";
@@ -44,11 +47,28 @@ export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
   }
   const cors = env("REFLOW_CORS")?.split(",").map((s) => s.trim()).filter(Boolean);
   const shutdown = new AbortController();
+  const chosen = await chooseRunStore(env("REFLOW_RUNS_DB"));
+  printError(chosen.notice);
+  const ttl = Number(env("REFLOW_RUNS_TTL_MS"));
+  const runs = researchRuns({
+    store: chosen.store,
+    ttlMs: Number.isFinite(ttl) && ttl > 0 ? ttl : undefined,
+  });
+  const interrupted = runs.recover();
+  if (interrupted.length) {
+    printError(
+      `reflow-edge: ${interrupted.length} run(s) left unfinished by the last server: interrupted`,
+    );
+  }
+  // Expired runs go even when nobody asks about runs.
+  const sweeper = setInterval(() => runs.sweep(), Math.min(60_000, runs.ttlMs));
+  unrefTimer(sweeper);
   const app = createApp({
     llm,
     token: env("REFLOW_TOKEN"),
     cors: cors?.length ? cors : undefined,
     signal: shutdown.signal,
+    runs,
   });
 
   let running: Running;
@@ -71,8 +91,17 @@ export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
   printError("reflow-edge: shutting down");
   // Ends every flow in flight (and its model requests), so the streams close and the server can.
   shutdown.abort(new DOMException("the server is shutting down", "AbortError"));
+  clearInterval(sweeper);
+  await runs.close();
   await running.close();
+  chosen.store.close();
   return 0;
+}
+
+/** Lets the process exit with the timer pending. */
+function unrefTimer(timer: ReturnType<typeof setInterval>): void {
+  if (deno) deno.unrefTimer(timer as unknown as number);
+  else (timer as unknown as { unref(): void }).unref();
 }
 
 type Handler = (req: Request) => Response | Promise<Response>;

@@ -3,7 +3,9 @@
  * without `node:sqlite` (Node 20) {@link openRunStore} says why and the server keeps runs in
  * memory instead.
  */
-import type { SqlDriver, SqlValue } from "../src/runs/sql_store.ts";
+import { MemoryRunStore } from "../src/runs/memory_store.ts";
+import { type SqlDriver, SqlRunStore, type SqlValue } from "../src/runs/sql_store.ts";
+import type { RunStore } from "../src/runs/store.ts";
 
 /** The part of `node:sqlite`'s `DatabaseSync` the driver uses. */
 export interface DatabaseSyncLike {
@@ -69,4 +71,32 @@ export async function openSqlite(
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec("PRAGMA busy_timeout = 5000");
   return { driver: nodeSqliteDriver(db) };
+}
+
+/** The run store `--serve` uses, and the line it prints about it at start. */
+export interface ChosenRunStore {
+  store: RunStore;
+  notice: string;
+}
+
+/**
+ * `REFLOW_RUNS_DB` (default `reflow-runs.db` in the working directory; `memory` for no file):
+ * SQLite where the runtime has `node:sqlite`, so finished runs survive a restart and unfinished
+ * ones read `interrupted`; otherwise (Node 20, or the file cannot be opened) memory, saying why.
+ */
+export async function chooseRunStore(setting: string | undefined): Promise<ChosenRunStore> {
+  const path = setting ?? "reflow-runs.db";
+  const memory = (why: string) => ({
+    store: new MemoryRunStore(),
+    notice: `reflow-edge: runs are kept in memory (${why}); they are lost when the server stops`,
+  });
+  if (/^(memory|off|none)$/i.test(path)) return memory("REFLOW_RUNS_DB=memory");
+  const opened = await openSqlite(path).catch((error: Error) => ({
+    unavailable: `cannot open ${path}: ${error.message.split("\n")[0]}`,
+  }));
+  if ("unavailable" in opened) return memory(opened.unavailable);
+  return {
+    store: new SqlRunStore(opened.driver),
+    notice: `reflow-edge: runs are kept in SQLite at ${path} (REFLOW_RUNS_DB)`,
+  };
 }
