@@ -88,68 +88,144 @@ function handle(event, data) {
   else if (event === "error") { showError(data.message); setStatus("failed"); }
   else if (event === "done") setStatus("done");
 }
-function parseFrame(frame) {
+// One run at a time: its id, the last event id seen, how to stop reading it.
+function parseFrame(frame, run) {
   let event = "message";
   const data = [];
   for (const line of frame.split("\\n")) {
     if (line.startsWith("event:")) event = line.slice(6).trim();
     else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    else if (line.startsWith("id:")) run.last = line.slice(3).trim();
   }
   if (data.length) handle(event, JSON.parse(data.join("\\n")));
+  if (event === "done" || event === "error") run.ended = true;
 }
-async function start() {
-  const topic = $("topic").value.trim();
-  if (!topic) { showError("Type a topic first."); return; }
-  reset();
-  const controller = new AbortController();
-  running = controller;
-  $("go").textContent = "Stop";
-  $("go").classList.add("stop");
-  setStatus("starting…");
-  const headers = { "Content-Type": "application/json", "Accept": "text/event-stream" };
+function authHeaders() {
   const token = $("token").value.trim();
-  if (token) headers["Authorization"] = "Bearer " + token;
+  return token ? { "Authorization": "Bearer " + token } : {};
+}
+async function failure(res) {
+  let message = "HTTP " + res.status;
+  try { message = (await res.json()).error || message; } catch {}
+  return message;
+}
+// Reads a run's event stream; resolves when it ends or the connection drops.
+async function follow(res, run) {
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
   try {
-    const res = await fetch("research", {
-      method: "POST", headers, body: JSON.stringify({ topic }), signal: controller.signal,
-    });
-    if (!res.ok) {
-      let message = "HTTP " + res.status;
-      try { message = (await res.json()).error || message; } catch {}
-      showError(message);
-      setStatus("failed");
-      return;
-    }
-    setStatus("streaming…");
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       buffer += value.replace(/\\r\\n?/g, "\\n");
       let end;
       while ((end = buffer.indexOf("\\n\\n")) >= 0) {
-        parseFrame(buffer.slice(0, end));
+        parseFrame(buffer.slice(0, end), run);
         buffer = buffer.slice(end + 2);
       }
     }
-    if ($("status").textContent === "streaming…") setStatus("ended");
   } catch (error) {
-    if (controller.signal.aborted) setStatus("stopped");
+    if (run.controller.signal.aborted) throw error;
+  }
+}
+// Follows run.id to its end: after a drop, reconnects with Last-Event-ID (no gap, no duplicate).
+async function watchRun(run, first) {
+  let res = first;
+  for (let attempt = 0; ; ) {
+    if (res) {
+      if (res.status === 204) { showError("This run is no longer available (unknown or expired)."); setStatus("gone"); return; }
+      if (!res.ok) { showError(await failure(res)); setStatus("failed"); return; }
+      attempt = 0;
+      setStatus("streaming…");
+      await follow(res, run);
+      if (run.ended) return;
+    }
+    if (++attempt > 30) { showError("Connection lost."); setStatus("failed"); return; }
+    setStatus("reconnecting…");
+    await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
+    run.controller.signal.throwIfAborted();
+    try { res = await openEvents(run); } catch (e) {
+      run.controller.signal.throwIfAborted();
+      res = null;
+    }
+  }
+}
+// The run's events after the last one seen (all of them at first).
+function openEvents(run) {
+  const headers = { "Accept": "text/event-stream", ...authHeaders() };
+  if (run.last) headers["Last-Event-ID"] = run.last;
+  const url = "runs/" + run.id + "/events" + (run.token ? "?token=" + encodeURIComponent(run.token) : "");
+  return fetch(url, { headers, signal: run.controller.signal });
+}
+async function showShare(run) {
+  let query = "?run=" + run.id;
+  if ($("token").value.trim()) {
+    try {
+      const res = await fetch("runs/" + run.id + "/token", { method: "POST", headers: authHeaders() });
+      if (res.ok) query += "&token=" + encodeURIComponent((await res.json()).token);
+    } catch {}
+  }
+  const link = $("share");
+  link.href = location.pathname + query;
+  link.hidden = false;
+}
+async function begin(run, request) {
+  reset();
+  running = run;
+  $("go").textContent = "Stop";
+  $("go").classList.add("stop");
+  setStatus("starting…");
+  try {
+    await watchRun(run, await request());
+    if (run.ended && $("status").textContent === "streaming…") setStatus("ended");
+  } catch (error) {
+    if (run.controller.signal.aborted) setStatus("stopped");
     else { showError("Connection failed: " + (error && error.message || error)); setStatus("failed"); }
   } finally {
-    if (running === controller) running = null;
+    if (running === run) running = null;
     $("go").textContent = "Start";
     $("go").classList.remove("stop");
     for (const node of document.querySelectorAll('.node[data-state="running"]')) {
-      node.setAttribute("data-state", controller.signal.aborted ? "idle" : "done");
+      node.setAttribute("data-state", run.controller.signal.aborted ? "idle" : "done");
     }
     for (const role of roles) $("panel-" + role).classList.remove("live");
   }
 }
+function start() {
+  const topic = $("topic").value.trim();
+  if (!topic) { showError("Type a topic first."); return; }
+  $("share").hidden = true;
+  const run = { id: null, last: null, ended: false, controller: new AbortController() };
+  return begin(run, async () => {
+    const res = await fetch("runs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "text/event-stream", ...authHeaders() },
+      body: JSON.stringify({ topic }), signal: run.controller.signal,
+    });
+    if (res.ok) {
+      run.id = (res.headers.get("Location") || "").split("/").pop();
+      showShare(run);
+    }
+    return res;
+  });
+}
+function stop(run) {
+  run.controller.abort(new DOMException("stopped by the user", "AbortError"));
+  // Leaving is not stopping: a run goes on without viewers until it is cancelled.
+  if (run.id && !run.ended) {
+    fetch("runs/" + run.id + "/cancel", { method: "POST", headers: authHeaders() }).catch(() => {});
+  }
+}
+// A shared link (?run=<id>[&token=…]) opens that run, live.
+const shared = new URLSearchParams(location.search);
+if (/^[0-9a-f-]{36}$/.test(shared.get("run") || "")) {
+  const run = { id: shared.get("run"), token: shared.get("token"), last: null, ended: false, controller: new AbortController() };
+  setStatus("watching…");
+  begin(run, () => openEvents(run));
+}
 $("form").addEventListener("submit", (e) => {
   e.preventDefault();
-  if (running) running.abort(new DOMException("stopped by the user", "AbortError"));
+  if (running) stop(running);
   else start();
 });
 `;
@@ -179,6 +255,7 @@ export const PAGE_HTML = `<!doctype html>
     background: var(--accent); color: #fff; cursor: pointer; min-width: 90px; }
   button.stop { background: var(--bad); }
   #status { color: var(--muted); font-size: 13px; min-width: 90px; }
+  #share { font-size: 13px; color: var(--accent); }
   #error { margin: 12px 0 0; padding: 10px 14px; border-radius: 8px; background: #fde8e8;
     color: #8a1c1c; border: 1px solid #f5c2c2; white-space: pre-wrap; }
   .card { background: var(--card); border: 1px solid var(--line); border-radius: 12px; }
@@ -211,6 +288,7 @@ export const PAGE_HTML = `<!doctype html>
     <input id="token" name="token" type="password" placeholder="token (if required)" autocomplete="off">
     <button id="go" type="submit">Start</button>
     <span id="status" role="status">idle</span>
+    <a id="share" href="#" target="_blank" rel="noopener" hidden>share this run</a>
   </form>
   <div id="error" role="alert" hidden></div>
   <div id="graph-card" class="card">${graphSvg()}</div>
