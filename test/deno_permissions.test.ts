@@ -15,9 +15,9 @@ const ONLY = {
 
 // deno-lint-ignore no-explicit-any
 const Deno = (globalThis as any).Deno;
-const main = new URL("../main.ts", import.meta.url).pathname;
-
 async function run(flags: string[], args: string[]) {
+  // Not at the top: the file also loads in workerd, where import.meta.url is no base URL.
+  const main = new URL("../main.ts", import.meta.url).pathname;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--node-modules-dir=manual", ...flags, main, ...args],
     env: { NO_COLOR: "1", OPENAI_BASE_URL: "", REFLOW_MODEL: "" },
