@@ -63,13 +63,20 @@ export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
   // Expired runs go even when nobody asks about runs.
   const sweeper = setInterval(() => runs.sweep(), Math.min(60_000, runs.ttlMs));
   unrefTimer(sweeper);
-  const app = createApp({
-    llm,
-    token: env("REFLOW_TOKEN"),
-    cors: cors?.length ? cors : undefined,
-    signal: shutdown.signal,
-    runs,
-  });
+  let app;
+  try {
+    app = createApp({
+      llm,
+      token: env("REFLOW_TOKEN"),
+      cors: cors?.length ? cors : undefined,
+      signal: shutdown.signal,
+      runs,
+    });
+  } catch (error) {
+    clearInterval(sweeper);
+    printError(`reflow-edge: REFLOW_TOKEN: ${(error as Error).message}`); // e.g. not RFC 6750 syntax
+    return 2;
+  }
 
   let running: Running;
   try {

@@ -117,6 +117,8 @@ export function createApp(config: AppConfig): Hono {
   });
 
   app.onError((error, c) => {
+    // A middleware's own response (bearer auth's 401 and its challenge) goes out as it is.
+    if (error instanceof HTTPException && error.res) return error.getResponse();
     if (error instanceof HTTPException && error.status < 500) {
       return c.json({ error: error.message || "bad request", issues: [] }, error.status);
     }

@@ -256,6 +256,36 @@ test("with a token, /research and /graph need Authorization: Bearer <token>", as
   assert.equal(bad.status, 400);
 });
 
+test("auth errors: what is wrong, the challenge, and one status (401) for all of them", async () => {
+  const { app } = offlineApp({}, { token: "s3cret-token" });
+  const cases: [Record<string, string>, string, RegExp][] = [
+    [
+      {},
+      "unauthorized: missing Authorization header (expected: Bearer <token>)",
+      /realm="reflow-edge"/,
+    ],
+    [
+      { authorization: "Bearer a b" },
+      "unauthorized: malformed Authorization header (expected: Bearer <token>)",
+      /error="invalid_request"/,
+    ],
+    [
+      { authorization: "Bearer not!b64" },
+      "unauthorized: malformed Authorization header (expected: Bearer <token>)",
+      /invalid_request/,
+    ],
+    [{ authorization: "Bearer nope" }, "unauthorized: wrong token", /error="invalid_token"/],
+  ];
+  for (const [headers, error, challenge] of cases) {
+    const res = await app.request("/graph", { headers });
+    assert.equal(res.status, 401, JSON.stringify(headers));
+    assert.deepEqual(await res.json(), { error });
+    assert.match(res.headers.get("www-authenticate") ?? "", challenge);
+  }
+  // A token that no client could send (RFC 6750 syntax) is refused when the app is built.
+  assert.throws(() => offlineApp({}, { token: "two words" }), /RFC 6750/);
+});
+
 test("tokensEqual compares whole tokens", async () => {
   assert.equal(await tokensEqual("abc", "abc"), true);
   assert.equal(await tokensEqual("abc", "abd"), false);
