@@ -18,8 +18,8 @@ import { DEFAULT_CAPACITY } from "../src/connection.ts";
 import { createOfflineModel } from "../src/llm/offline_model.ts";
 import { detectRole, offlineReply, offlineTokens, parseTopic } from "../src/llm/offline_text.ts";
 import {
-  type ChunkFormat,
   Logger,
+  type ResearchFormat,
   researchNetwork,
   runResearch,
   Sink,
@@ -71,7 +71,7 @@ interface ChunkCounts {
 
 async function offlineChunkCounts(): Promise<ChunkCounts> {
   const counts: Record<string, number> = { facts: 0, stats: 0, quotes: 0, answer: 0 };
-  const roleOf: ChunkFormat = (chunk) => chunk.role;
+  const roleOf: ResearchFormat = (event) => event.event === "chunk" ? event.role : "";
   await runResearch(TOPIC, {
     llm: { fetch: createOfflineModel().fetch },
     format: roleOf,

@@ -7,6 +7,7 @@
  * @module
  */
 import { offlineReply, parseTopic } from "../src/llm/offline_text.ts";
+import { RESEARCH_EVENTS } from "../src/research/events.ts";
 import { type Frame, sseReader } from "../test/http_helpers.ts";
 
 /** The roles whose chunks a complete research stream carries. */
@@ -43,7 +44,8 @@ export function expectedAnswer(facts: string, stats: string, quotes: string): st
 }
 
 /**
- * Checks a whole SSE research stream for `topic`: `node` frames anywhere before the answer; chunks
+ * Checks a whole SSE research stream for `topic`: `node`, `finish` (each `stop`) and `usage` frames
+ * anywhere before the answer, nothing outside the research vocabulary; chunks
  * of exactly the four roles; exactly one `answer`, then `done`, then the end; no `error`. The
  * specialists' texts must be the offline model's for THIS topic (so nothing was mixed in from
  * another request), and the answer, streamed and final, the one the model derives from them.
@@ -68,7 +70,9 @@ export function checkFrames(topic: string, frames: Frame[]): string[] {
       const role = String(f.data?.role);
       if (!(ROLES as readonly string[]).includes(role)) problems.push(`chunk of role ${role}`);
       texts.set(role, (texts.get(role) ?? "") + String(f.data?.text));
-    } else if (!["node", "answer", "done", "error"].includes(f.event)) {
+    } else if (f.event === "finish" && f.data?.finishReason !== "stop") {
+      problems.push(`${f.data?.role} finished with ${f.data?.finishReason}`);
+    } else if (!(RESEARCH_EVENTS as readonly string[]).includes(f.event)) {
       problems.push(`unexpected event ${f.event}`);
     }
   }

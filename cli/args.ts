@@ -13,6 +13,8 @@ export interface CliArgs {
   baseURL?: string;
   offline: boolean;
   json: boolean;
+  /** Leave the agents' reasoning out of the output. */
+  noReasoning: boolean;
   help: boolean;
   serve: boolean;
   port?: number;
@@ -31,7 +33,9 @@ Options:
   --base-url URL     OpenAI-compatible endpoint (env OPENAI_BASE_URL; default
                      http://localhost:11434/v1, Ollama). Key: env OPENAI_API_KEY.
   --offline          use the built-in offline model (no server needed)
-  --json             one JSON line per chunk, then {"event":"answer",…}
+  --json             one JSON line per event (src/research/events.ts): chunk, reasoning,
+                     finish, usage, node…, then {"event":"answer",…} and {"event":"done"}
+  --no-reasoning     leave the agents' reasoning (thinking models) out of the output
   --serve            serve the HTTP API and the page instead of running once
   --port N           port for --serve (env PORT; default 8787)
   -h, --help         this text
@@ -45,6 +49,7 @@ const OPTIONS = {
   port: { type: "string" },
   offline: { type: "boolean" },
   json: { type: "boolean" },
+  "no-reasoning": { type: "boolean" },
   serve: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -74,6 +79,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     baseURL: values["base-url"],
     offline: values.offline ?? false,
     json: values.json ?? false,
+    noReasoning: values["no-reasoning"] ?? false,
     help: values.help ?? false,
     serve: values.serve ?? false,
   };

@@ -1,7 +1,9 @@
 import { createOfflineModel } from "../src/llm/offline_model.ts";
 import { DEFAULT_LLM_CONFIG, type LlmConfig } from "../src/llm/config.ts";
+import type { TokenUsage } from "../src/llm/deltas.ts";
+import type { ResearchEvent } from "../src/research/events.ts";
 import { formatJsonLines, formatText } from "../src/research/format.ts";
-import { runResearch } from "../src/research/run_research.ts";
+import { researchEvents } from "../src/research/research_events.ts";
 import type { CliArgs } from "./args.ts";
 
 /** Pacing of the offline model in the CLI: quick, but slow enough to watch the agents interleave. */
@@ -46,24 +48,58 @@ export async function chooseLlm(
   return llm;
 }
 
-/** Runs the research flow for the CLI and writes its output; resolves with the exit code. */
+/**
+ * Runs the research flow for the CLI and writes its output: the seed's text (or one JSON line per
+ * event with `--json`) on stdout, a one-line token summary on stderr. Resolves with the exit code;
+ * a failed flow rejects with its error (after `--json` wrote the `error` line).
+ */
 export async function runCli(args: CliArgs, env: CliEnv, io: CliIo): Promise<number> {
   const llm = await chooseLlm(args, env, io.notice);
-  const answer = await runResearch(args.topic, {
-    llm,
-    output: io.stdout,
-    format: args.json ? formatJsonLines : formatText,
-    signal: io.signal,
-  });
+  const format = args.json
+    ? formatJsonLines({ reasoning: !args.noReasoning })
+    : formatText({ reasoning: !args.noReasoning });
+  const usage: { role: string; usage: TokenUsage }[] = [];
+  let total: TokenUsage | undefined;
+  let failure: { message: string } | undefined;
+  let done = false;
   const writer = io.stdout.getWriter();
   try {
-    await writer.write(
-      args.json ? JSON.stringify({ event: "answer", text: answer }) + "\n" : `\n\n${answer}\n`,
-    );
+    const events = researchEvents(args.topic, {
+      llm,
+      signal: io.signal,
+      reasoning: !args.noReasoning,
+    });
+    for await (const event of events as unknown as AsyncIterable<ResearchEvent>) {
+      if (event.event === "usage") {
+        if (event.scope === "agent") usage.push({ role: event.role, usage: event.usage });
+        else total = event.usage;
+      } else if (event.event === "done") done = true;
+      else if (event.event === "error") failure = event;
+      // The error goes to stderr (and the exit code); --json also gets it as a line.
+      if (event.event === "error" && !args.json) continue;
+      const text = format(event);
+      if (text) await writer.write(text);
+    }
   } finally {
     writer.releaseLock();
   }
+  if (total) io.notice(usageLine(usage, total));
+  if (failure) throw new Error(failure.message);
+  if (!done) throw io.signal.reason ?? new Error("the research flow ended without an answer");
   return 0;
+}
+
+/** `reflow-edge: tokens: facts 412 (35 in, 377 out), …; total 2,345 (…)`, for stderr. */
+export function usageLine(
+  byAgent: { role: string; usage: TokenUsage }[],
+  total: TokenUsage,
+): string {
+  const n = (x: number) => x.toLocaleString("en-US");
+  const one = (u: TokenUsage) =>
+    `${n(u.totalTokens)} (${n(u.inputTokens)} in, ${n(u.outputTokens)} out` +
+    `${u.reasoningTokens ? `, ${n(u.reasoningTokens)} reasoning` : ""})`;
+  const parts = byAgent.map((a) => `${a.role} ${one(a.usage)}`);
+  return `reflow-edge: tokens: ${parts.join(", ")}; total ${one(total)}`;
 }
 
 /** Whether anything answers HTTP at `baseURL` within a second and a half. */

@@ -1,3 +1,4 @@
+import type { ActorEvent, ActorEventInit } from "./events.ts";
 import type { Message, Packet } from "./message.ts";
 
 /**
@@ -30,6 +31,23 @@ export interface ActorContext {
   send(packet: Packet): Promise<void>;
   /** Ends the tick with its final packet. A second call in the same tick throws. */
   done(outputs?: Packet): void;
+  /**
+   * True when someone listens to network events of this type. Check it before building an
+   * event, so that a network nobody observes pays nothing.
+   */
+  listens(type: ActorEvent["_type"]): boolean;
+  /**
+   * Reports an event about this tick to the network's listeners of its type, with `actorId`,
+   * `component` and `timestamp` filled in. Does nothing when nobody listens.
+   *
+   * @example
+   * ```ts
+   * const onCall = ctx.listens("ModelCallFinished")
+   *   ? (e: ModelCallEvent) => e.type === "end" && ctx.report({ ...e, _type: "ModelCallFinished" })
+   *   : undefined;
+   * ```
+   */
+  report(event: ActorEventInit): void;
 }
 
 /** The shape the network runs: ports and a `run` per tick. */

@@ -1,4 +1,5 @@
 import type { Message, Packet } from "./message.ts";
+import type { ModelCallEnd, ModelCallError, ModelCallStart } from "./llm/call_events.ts";
 
 /** Emitted once by `start()`. */
 export interface NetworkStarted {
@@ -55,6 +56,40 @@ export interface NetworkShutdown {
   timestamp: number;
 }
 
+/**
+ * An actor is about to call a model (one HTTP request), reported by the actor through
+ * `ctx.report()` while its tick runs; the research agents forward what `streamChat` tells them.
+ * OpenTelemetry makes a `chat {model}` span of each call, child of the tick's span.
+ */
+export interface ModelCallStarted extends Omit<ModelCallStart, "type"> {
+  _type: "ModelCallStarted";
+  actorId: string;
+  component: string;
+  timestamp: number;
+}
+/** The model call ended with an answer: finish reason, usage, time to first chunk. */
+export interface ModelCallFinished extends Omit<ModelCallEnd, "type"> {
+  _type: "ModelCallFinished";
+  actorId: string;
+  component: string;
+  timestamp: number;
+}
+/** The model call failed (`code` is the `LlmError` code; `retryInMs` when it will be retried). */
+export interface ModelCallFailed extends Omit<ModelCallError, "type"> {
+  _type: "ModelCallFailed";
+  actorId: string;
+  component: string;
+  timestamp: number;
+}
+
+/** Events an actor reports about its own tick (`ctx.report`). */
+export type ActorEvent = ModelCallStarted | ModelCallFinished | ModelCallFailed;
+
+/** What an actor passes to `ctx.report`: the network fills in `actorId`, `component`, `timestamp`. */
+export type ActorEventInit = ActorEvent extends infer E
+  ? E extends ActorEvent ? Omit<E, "actorId" | "component" | "timestamp"> : never
+  : never;
+
 /** Everything a network reports, discriminated by `_type`. */
 export type NetworkEvent =
   | NetworkStarted
@@ -63,4 +98,5 @@ export type NetworkEvent =
   | ActorCompleted
   | ActorFailed
   | NetworkIdle
-  | NetworkShutdown;
+  | NetworkShutdown
+  | ActorEvent;

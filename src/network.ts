@@ -6,7 +6,7 @@ import {
   openConnection,
 } from "./connection.ts";
 import { abortError, ActorError, describe, NetworkError } from "./errors.ts";
-import type { NetworkEvent } from "./events.ts";
+import type { ActorEvent, ActorEventInit, NetworkEvent } from "./events.ts";
 import { Message, messageFromWire } from "./message.ts";
 import { type NodeMetadata, NodeRunner, type OutEdge, type Scheduler } from "./node.ts";
 
@@ -107,6 +107,8 @@ export class Network implements Scheduler {
   listening = false;
   /** Someone listens to MessageSent, built once per packet and connection. */
   tracing = false;
+  /** The event types someone listens to; undefined when a listener takes every type. */
+  private wanted: Set<string> | undefined = new Set();
 
   constructor(options: NetworkOptions = {}) {
     this.failFast = options.failFast ?? false;
@@ -497,11 +499,27 @@ export class Network implements Scheduler {
     this.refreshListening();
   }
 
+  /** True when someone listens to events of this type (so building one is worth it). */
+  listens(type: NetworkEvent["_type"]): boolean {
+    return this.wanted === undefined || this.wanted.has(type);
+  }
+
+  report(node: NodeRunner, event: ActorEventInit): void {
+    this.emit({
+      ...event,
+      actorId: node.id,
+      component: node.component,
+      timestamp: Date.now(),
+    } as ActorEvent);
+  }
+
   private refreshListening(): void {
-    const wants = (type: string) =>
-      [...this.listeners].some((entry) => !entry.types || entry.types.has(type));
-    this.listening = wants("ActorStarted") || wants("ActorCompleted");
-    this.tracing = wants("MessageSent");
+    const entries = [...this.listeners];
+    this.wanted = entries.some((entry) => !entry.types)
+      ? undefined
+      : new Set(entries.flatMap((entry) => [...entry.types!]));
+    this.listening = this.listens("ActorStarted") || this.listens("ActorCompleted");
+    this.tracing = this.listens("MessageSent");
   }
 
   private emit(event: NetworkEvent): void {

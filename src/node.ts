@@ -1,4 +1,5 @@
 import type { ActorContext, ActorLike } from "./actor.ts";
+import type { ActorEvent, ActorEventInit } from "./events.ts";
 import { NetworkError, TickTimeoutError } from "./errors.ts";
 import { isMessage, type Message, type Packet } from "./message.ts";
 
@@ -32,6 +33,10 @@ export interface Scheduler {
   tickFailed(node: NodeRunner, error: unknown, attempt: number): void;
   /** Reports a packet entering a connection, when someone listens. */
   sent(edge: OutEdge, message: Message): void;
+  /** True when someone listens to events of this type. */
+  listens(type: ActorEvent["_type"]): boolean;
+  /** Emits an event an actor reported about its tick. */
+  report(node: NodeRunner, event: ActorEventInit): void;
 }
 
 /** The writing end of a connection, as held by the node that feeds it. */
@@ -343,6 +348,16 @@ class TickContext implements ActorContext {
 
   get config(): Readonly<Record<string, unknown>> {
     return this.node.metadata;
+  }
+
+  listens(type: ActorEvent["_type"]): boolean {
+    return this.node.net.listens(type);
+  }
+
+  report(event: ActorEventInit): void {
+    if (!this.finished && this.node.net.listens(event._type)) {
+      this.node.net.report(this.node, event);
+    }
   }
 
   send(packet: Packet): Promise<void> {

@@ -80,15 +80,30 @@ test("the CLI streams all four roles on the offline model, then prints the answe
   assert.equal(rest, `${answer}\n\n${answer}\n`);
 }, { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 });
 
-test("the CLI --json prints one JSON line per chunk, then the answer", async () => {
-  const { code, stdout } = await cli(["--offline", "--json", "tea"]);
+test("the CLI --json prints one JSON line per event, then the answer and done", async () => {
+  const { code, stdout, stderr } = await cli(["--offline", "--json", "tea"]);
   assert.equal(code, 0);
   const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
-  const last = lines.pop();
-  assert.equal(last.event, "answer");
-  assert.ok(lines.every((l) => l.event === "chunk" && typeof l.text === "string"));
-  const answer = lines.filter((l) => l.role === "answer").map((l) => l.text).join("");
-  assert.equal(answer, last.text);
+  assert.deepEqual(lines.slice(-2).map((l) => l.event), ["answer", "done"]);
+  const kinds = new Set(lines.map((l) => l.event));
+  assert.deepEqual([...kinds].sort(), ["answer", "chunk", "done", "finish", "node", "usage"]);
+  const chunks = lines.filter((l) => l.event === "chunk");
+  assert.ok(chunks.every((l) => typeof l.role === "string" && typeof l.text === "string"));
+  const answer = chunks.filter((l) => l.role === "answer").map((l) => l.text).join("");
+  assert.equal(answer, lines.at(-2).text);
+  // Every agent finished with "stop" and reported its tokens; the flow's total comes once.
+  const finishes = lines.filter((l) => l.event === "finish");
+  assert.deepEqual(finishes.map((l) => l.role).sort(), ["answer", "facts", "quotes", "stats"]);
+  assert.ok(finishes.every((l) => l.finishReason === "stop"));
+  const usage = lines.filter((l) => l.event === "usage");
+  const flow = usage.filter((l) => l.scope === "flow");
+  assert.equal(flow.length, 1);
+  const agents = usage.filter((l) => l.scope === "agent");
+  assert.equal(agents.length, 4);
+  const sum = agents.reduce((n, l) => n + l.usage.totalTokens, 0);
+  assert.equal(flow[0].usage.totalTokens, sum);
+  // And the one-line summary on stderr.
+  assert.match(stderr, new RegExp(`tokens: .*total ${sum.toLocaleString("en-US")} \\(`));
 }, { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 });
 
 test("the CLI fails clearly, without the key, when the chosen model server is down", async () => {

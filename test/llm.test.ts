@@ -6,11 +6,14 @@ import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
 import {
+  type ChatDelta,
   createOfflineModel,
   isAbortError,
   LlmError,
   type LlmErrorCode,
+  type ModelCallEvent,
   type OfflineModelOptions,
+  offlineReasoning,
   offlineReply,
   type OfflineRequestInfo,
   offlineTokens,
@@ -18,6 +21,8 @@ import {
   resolveLlmConfig,
   streamChat,
   type StreamChatOptions,
+  streamChatText,
+  type TokenUsage,
 } from "../src/llm/mod.ts";
 
 const SENTINEL = "sk-SENTINEL-1234";
@@ -195,12 +200,12 @@ test("offline model routes: models, non-streaming, bad JSON, unknown path", () =
 test("streams the deterministic text token by token over HTTP", () =>
   withServer({}, async (s) => {
     for (const [system, role] of [[FACTS, "facts"], [STATS, "stats"], [QUOTES, "quotes"]]) {
-      const deltas = await collect(streamChat({ ...s.config, system, user: USER }));
+      const deltas = await collect(streamChatText({ ...s.config, system, user: USER }));
       assert.deepEqual(deltas, offlineTokens(offlineReply(role, TOPIC, USER)));
     }
     const user = `Combine these three perspectives.\n\n## Facts\n- a fact about ${TOPIC}\n\n` +
       '## Stats\n- 42% of something\n\n## Quotes\n"Zero matters." — Someone';
-    const answer = (await collect(streamChat({ ...s.config, system: WRITER, user }))).join("");
+    const answer = (await collect(streamChatText({ ...s.config, system: WRITER, user }))).join("");
     assert.equal(answer, offlineReply("answer", "", user));
     assert.ok(answer.includes("42% of something") && answer.includes("Zero matters."));
     assert.deepEqual(s.requests.map((r) => r.role), ["facts", "stats", "quotes", "answer"]);
@@ -212,7 +217,7 @@ test("streams the deterministic text token by token over HTTP", () =>
 test("the in-process fetch reaches the offline model with no port", async () => {
   const model = createOfflineModel();
   const deltas = await collect(
-    streamChat({
+    streamChatText({
       system: STATS,
       user: USER,
       baseURL: "http://offline.invalid/v1",
@@ -227,7 +232,7 @@ test("pacing: a role with a first-token delay arrives after a role without one",
   withServer({ pacing: { facts: { firstTokenDelayMs: 400 } } }, async (s) => {
     const events: string[] = [];
     const run = async (system: string, label: string) => {
-      for await (const _ of streamChat({ ...s.config, system, user: USER })) events.push(label);
+      for await (const _ of streamChatText({ ...s.config, system, user: USER })) events.push(label);
       events.push(`${label}:end`);
     };
     await Promise.all([run(FACTS, "facts"), run(STATS, "stats")]);
@@ -244,7 +249,7 @@ test("aborting mid-stream ends the request on the server and rejects with the ab
     const seen: string[] = [];
     const err = await expectLlmError("aborted", async () => {
       for await (
-        const delta of streamChat({
+        const delta of streamChatText({
           ...s.config,
           system: FACTS,
           user: USER,
@@ -267,7 +272,7 @@ test("aborting mid-stream ends the request on the server and rejects with the ab
 test("stopping iteration early (return) aborts the request", () =>
   withServer({ tokenDelayMs: 20 }, async (s) => {
     const seen: string[] = [];
-    for await (const delta of streamChat({ ...s.config, system: QUOTES, user: USER })) {
+    for await (const delta of streamChatText({ ...s.config, system: QUOTES, user: USER })) {
       seen.push(delta);
       if (seen.length === 2) break;
     }
@@ -278,7 +283,7 @@ test("stopping iteration early (return) aborts the request", () =>
 test("aborting the in-process fetch ends the request too", async () => {
   const model = createOfflineModel({ tokenDelayMs: 20 });
   const controller = new AbortController();
-  const gen = streamChat({
+  const gen = streamChatText({
     system: FACTS,
     user: USER,
     baseURL: "http://offline.invalid/v1",
@@ -295,7 +300,7 @@ test("an already aborted signal rejects without a request", async () => {
   const model = createOfflineModel();
   await expectLlmError("aborted", () =>
     collect(
-      streamChat({
+      streamChatText({
         system: FACTS,
         user: USER,
         fetch: model.fetch,
@@ -316,7 +321,9 @@ test("a closed port is unreachable, retried before the first token", async () =>
   const err = await expectLlmError(
     "unreachable",
     () =>
-      collect(streamChat({ system: FACTS, user: USER, baseURL, apiKey: SENTINEL, maxRetries: 1 })),
+      collect(
+        streamChatText({ system: FACTS, user: USER, baseURL, apiKey: SENTINEL, maxRetries: 1 }),
+      ),
   );
   assert.ok(err.message.startsWith(`no model server answers at ${baseURL} (connection refused)`));
   assert.match(err.message, /qwen2\.5:3b/);
@@ -326,7 +333,12 @@ test("a closed port is unreachable, retried before the first token", async () =>
     "unreachable",
     () =>
       collect(
-        streamChat({ system: FACTS, user: USER, baseURL: "http://127.0.0.1:1/v1", maxRetries: 0 }),
+        streamChatText({
+          system: FACTS,
+          user: USER,
+          baseURL: "http://127.0.0.1:1/v1",
+          maxRetries: 0,
+        }),
       ),
   );
   assert.match(blocked.message, /^no model server answers at http:\/\/127\.0\.0\.1:1\/v1 \(/);
@@ -339,7 +351,7 @@ test("a wrong key is unauthorized, never retried, and the echoed key is scrubbed
   withServer({ fault: { requireKey: "the-right-key" } }, async (s) => {
     const err = await expectLlmError(
       "unauthorized",
-      () => collect(streamChat({ ...s.config, system: FACTS, user: USER })),
+      () => collect(streamChatText({ ...s.config, system: FACTS, user: USER })),
     );
     assert.equal(err.status, 401);
     assert.ok(err.message.includes(s.config.baseURL!));
@@ -347,7 +359,7 @@ test("a wrong key is unauthorized, never retried, and the echoed key is scrubbed
     assert.equal(s.model.stats.started, 1);
     // and the right key passes
     const ok = await collect(
-      streamChat({ ...s.config, apiKey: "the-right-key", system: FACTS, user: USER }),
+      streamChatText({ ...s.config, apiKey: "the-right-key", system: FACTS, user: USER }),
     );
     assert.equal(ok.join(""), offlineReply("facts", TOPIC, USER));
   }));
@@ -356,7 +368,8 @@ test("an unknown model is model_not_found with the pull command", () =>
   withServer({ fault: { status: 404 } }, async (s) => {
     const err = await expectLlmError(
       "model_not_found",
-      () => collect(streamChat({ ...s.config, model: "llama9:70b", system: FACTS, user: USER })),
+      () =>
+        collect(streamChatText({ ...s.config, model: "llama9:70b", system: FACTS, user: USER })),
     );
     assert.equal(err.model, "llama9:70b");
     assert.match(err.message, /model llama9:70b not found at http/);
@@ -368,14 +381,14 @@ test("500 is a server_error, retried exactly maxRetries times", () =>
   withServer({ fault: { status: 500 } }, async (s) => {
     const err = await expectLlmError(
       "server_error",
-      () => collect(streamChat({ ...s.config, maxRetries: 2, system: FACTS, user: USER })),
+      () => collect(streamChatText({ ...s.config, maxRetries: 2, system: FACTS, user: USER })),
     );
     assert.equal(err.status, 500);
     assert.equal(s.model.stats.started, 3);
     const s0 = s.model.stats.started;
     await expectLlmError(
       "server_error",
-      () => collect(streamChat({ ...s.config, maxRetries: 0, system: FACTS, user: USER })),
+      () => collect(streamChatText({ ...s.config, maxRetries: 0, system: FACTS, user: USER })),
     );
     assert.equal(s.model.stats.started, s0 + 1);
   }));
@@ -383,8 +396,8 @@ test("500 is a server_error, retried exactly maxRetries times", () =>
 test("a fault limited to one role leaves the others working", () =>
   withServer({ fault: { status: 503, roles: ["stats"] } }, async (s) => {
     const [facts, stats] = await Promise.allSettled([
-      collect(streamChat({ ...s.config, system: FACTS, user: USER, maxRetries: 0 })),
-      collect(streamChat({ ...s.config, system: STATS, user: USER, maxRetries: 0 })),
+      collect(streamChatText({ ...s.config, system: FACTS, user: USER, maxRetries: 0 })),
+      collect(streamChatText({ ...s.config, system: STATS, user: USER, maxRetries: 0 })),
     ]);
     assert.equal(facts.status, "fulfilled");
     assert.equal(stats.status, "rejected");
@@ -394,7 +407,7 @@ test("a fault limited to one role leaves the others working", () =>
 test("a 400 is a bad_request", () =>
   withServer({ fault: { status: 400 } }, async (s) => {
     await expectLlmError("bad_request", () =>
-      collect(streamChat({ ...s.config, system: FACTS, user: USER })));
+      collect(streamChatText({ ...s.config, system: FACTS, user: USER })));
     assert.equal(s.model.stats.started, 1);
   }));
 
@@ -403,7 +416,9 @@ test("no first token in time is a timeout and the request is aborted", () =>
     const err = await expectLlmError(
       "timeout",
       () =>
-        collect(streamChat({ ...s.config, firstTokenTimeoutMs: 200, system: FACTS, user: USER })),
+        collect(
+          streamChatText({ ...s.config, firstTokenTimeoutMs: 200, system: FACTS, user: USER }),
+        ),
     );
     assert.match(err.message, /no first token from model qwen2\.5:3b at http.* within 200 ms/);
     await within(s.requests[0].aborted, 3_000, "server-side abort");
@@ -415,7 +430,12 @@ test("a stall mid-stream is a timeout after the tokens already delivered", () =>
     const seen: string[] = [];
     const err = await expectLlmError("timeout", async () => {
       for await (
-        const delta of streamChat({ ...s.config, idleTimeoutMs: 200, system: FACTS, user: USER })
+        const delta of streamChatText({
+          ...s.config,
+          idleTimeoutMs: 200,
+          system: FACTS,
+          user: USER,
+        })
       ) {
         seen.push(delta);
       }
@@ -433,7 +453,7 @@ test("garbage event data is a bad_stream", () =>
   withServer({ fault: { garbage: true } }, async (s) => {
     const err = await expectLlmError(
       "bad_stream",
-      () => collect(streamChat({ ...s.config, system: FACTS, user: USER })),
+      () => collect(streamChatText({ ...s.config, system: FACTS, user: USER })),
     );
     assert.match(err.message, /malformed stream/);
     assert.equal(s.model.stats.started, 1);
@@ -443,7 +463,7 @@ test("a body that is not an event stream is a bad_stream", () =>
   withServer({ fault: { notEventStream: true } }, async (s) => {
     const err = await expectLlmError(
       "bad_stream",
-      () => collect(streamChat({ ...s.config, system: FACTS, user: USER })),
+      () => collect(streamChatText({ ...s.config, system: FACTS, user: USER })),
     );
     assert.match(err.message, /application\/json instead of an event stream/);
   }));
@@ -452,7 +472,7 @@ test("a connection dropped mid-stream is a bad_stream, not retried", () =>
   withServer({ fault: { dropAfterTokens: 4 } }, async (s) => {
     const seen: string[] = [];
     await expectLlmError("bad_stream", async () => {
-      for await (const delta of streamChat({ ...s.config, system: FACTS, user: USER })) {
+      for await (const delta of streamChatText({ ...s.config, system: FACTS, user: USER })) {
         seen.push(delta);
       }
     });
@@ -486,7 +506,7 @@ test("many concurrent streams through one in-process model stay correct", async 
       const [system, role] = roles[i % 3];
       const user = `Topic: topic number ${i}`;
       const text = (await collect(
-        streamChat({ system, user, baseURL: "http://offline.invalid/v1", fetch: model.fetch }),
+        streamChatText({ system, user, baseURL: "http://offline.invalid/v1", fetch: model.fetch }),
       )).join("");
       return text === offlineReply(role, `topic number ${i}`, user);
     }),
@@ -495,11 +515,11 @@ test("many concurrent streams through one in-process model stay correct", async 
   assert.deepEqual(model.stats, { active: 0, started: 300, completed: 300, aborted: 0 });
 });
 
-test("429 is retried like a 5xx and then reported as rate limiting", () =>
+test("429 is retried like a 5xx and then reported as rate_limited", () =>
   withServer({ fault: { status: 429 } }, async (s) => {
     const err = await expectLlmError(
-      "server_error",
-      () => collect(streamChat({ ...s.config, maxRetries: 1, system: FACTS, user: USER })),
+      "rate_limited",
+      () => collect(streamChatText({ ...s.config, maxRetries: 1, system: FACTS, user: USER })),
     );
     assert.equal(err.status, 429);
     assert.match(err.message, /rate limiting/);
@@ -514,11 +534,126 @@ test("aborting while waiting for the first token ends the request on the server"
       poll();
     });
     const call = collect(
-      streamChat({ ...s.config, system: STATS, user: USER, signal: controller.signal }),
+      streamChatText({ ...s.config, system: STATS, user: USER, signal: controller.signal }),
     );
     const info = await started;
     controller.abort();
     await expectLlmError("aborted", () => call);
     await within(info.aborted, 3_000, "server-side abort");
     assert.deepEqual(s.model.stats, { active: 0, started: 1, completed: 0, aborted: 1 });
+  }));
+
+// ---------------------------------------------------------------------------------------------
+// Typed deltas (the shared contract): text, reasoning, usage, finish; call reports
+
+/** Every delta of a call, in order. */
+async function deltas(options: StreamChatOptions): Promise<ChatDelta[]> {
+  const out: ChatDelta[] = [];
+  for await (const delta of streamChat(options)) out.push(delta);
+  return out;
+}
+
+const textOf = (ds: ChatDelta[]) =>
+  ds.filter((d) => d.type === "text").map((d) => (d as { text: string }).text).join("");
+const reasoningText = (ds: ChatDelta[]) =>
+  ds.filter((d) => d.type === "reasoning").map((d) => (d as { text: string }).text).join("");
+
+test("typed deltas: the text, then usage, then finish; usage is what the server counted", () =>
+  withServer({}, async (s) => {
+    const ds = await deltas({ ...s.config, system: FACTS, user: USER });
+    const text = offlineReply("facts", TOPIC, USER);
+    assert.equal(textOf(ds), text);
+    assert.deepEqual(ds.slice(-2).map((d) => d.type), ["usage", "finish"]);
+    assert.ok(ds.slice(0, -2).every((d) => d.type === "text"));
+    const usage = (ds.at(-2) as { usage: TokenUsage }).usage;
+    const input = offlineTokens(`${FACTS} ${USER}`).length;
+    const output = offlineTokens(text).length;
+    assert.deepEqual(usage, {
+      inputTokens: input,
+      outputTokens: output,
+      totalTokens: input + output,
+    });
+    assert.deepEqual(ds.at(-1), { type: "finish", finishReason: "stop" });
+    // The text-only helper yields exactly the text deltas.
+    const texts = await collect(streamChatText({ ...s.config, system: FACTS, user: USER }));
+    assert.equal(texts.join(""), text);
+  }));
+
+for (const form of ["reasoning", "reasoning_content", "think"] as const) {
+  test(`reasoning as ${form} comes apart from the text and keeps the first-token timer alive`, () =>
+    withServer({ reasoning: form, tokenDelayMs: 15 }, async (s) => {
+      // ~30 reasoning tokens at 15 ms: the first text comes long after firstTokenTimeoutMs.
+      const thoughts = offlineReasoning("stats", TOPIC, USER);
+      assert.ok(offlineTokens(thoughts).length * 15 > 2 * 150);
+      const ds = await deltas({ ...s.config, system: STATS, user: USER, firstTokenTimeoutMs: 150 });
+      assert.equal(reasoningText(ds), thoughts);
+      assert.equal(textOf(ds), offlineReply("stats", TOPIC, USER));
+      const firstText = ds.findIndex((d) => d.type === "text");
+      assert.ok(ds.slice(0, firstText).every((d) => d.type === "reasoning"));
+      const usage = ds.find((d) => d.type === "usage") as { usage: TokenUsage };
+      if (form !== "think") {
+        assert.equal(usage.usage.reasoningTokens, offlineTokens(thoughts).length);
+      }
+    }));
+}
+
+test("a <think> block split anywhere across deltas is still split off; splitThink: false keeps it", async () => {
+  const model = createOfflineModel({ reasoning: "think" });
+  const base = {
+    system: QUOTES,
+    user: USER,
+    baseURL: "http://offline.invalid/v1",
+    fetch: model.fetch,
+  };
+  const kept = await deltas({ ...base, splitThink: false });
+  assert.match(textOf(kept), /^<think>The user wants .*<\/think>\n\n"/s);
+  assert.equal(reasoningText(kept), "");
+  const split = await deltas(base);
+  assert.equal(textOf(split), offlineReply("quotes", TOPIC, USER));
+  assert.equal(reasoningText(split), offlineReasoning("quotes", TOPIC, USER));
+});
+
+test("onCall reports each call: start, then end with finish, usage and time to first chunk", () =>
+  withServer({}, async (s) => {
+    const calls: ModelCallEvent[] = [];
+    await deltas({ ...s.config, system: FACTS, user: USER, onCall: (e) => calls.push(e) });
+    assert.deepEqual(calls.map((c) => c.type), ["start", "end"]);
+    const [start, end] = calls;
+    assert.equal(start.callId, end.callId);
+    assert.equal(start.attempt, 1);
+    assert.equal(start.model, "qwen2.5:3b");
+    assert.equal(start.baseURL, s.config.baseURL);
+    assert.equal(start.serverAddress, new URL(s.config.baseURL!).hostname);
+    assert.ok(end.type === "end");
+    assert.equal(end.finishReason, "stop");
+    assert.equal(end.usage?.outputTokens, offlineTokens(offlineReply("facts", TOPIC, USER)).length);
+    assert.equal(end.responseModel, "qwen2.5:3b");
+    assert.match(end.responseId ?? "", /^chatcmpl-offline-/);
+    assert.ok(end.timeToFirstChunkMs! >= 0 && end.timeToFirstChunkMs! <= end.durationMs);
+    assert.ok(!JSON.stringify(calls).includes(SENTINEL));
+  }));
+
+test("onCall reports a failed attempt with its code, the retry, then the success", () =>
+  withServer({ fault: { status: 503, count: 1 } }, async (s) => {
+    const calls: ModelCallEvent[] = [];
+    const ds = await deltas({
+      ...s.config,
+      system: FACTS,
+      user: USER,
+      onCall: (e) => calls.push(e),
+    });
+    assert.equal(textOf(ds), offlineReply("facts", TOPIC, USER));
+    assert.deepEqual(calls.map((c) => `${c.type}:${c.attempt}`), [
+      "start:1",
+      "error:1",
+      "start:2",
+      "end:2",
+    ]);
+    const failed = calls[1];
+    assert.ok(failed.type === "error");
+    assert.equal(failed.code, "server_error");
+    assert.equal(failed.status, 503);
+    assert.ok(typeof failed.retryInMs === "number");
+    assert.notEqual(calls[0].callId, calls[2].callId);
+    assert.equal(s.model.stats.started, 2);
   }));

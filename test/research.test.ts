@@ -2,11 +2,15 @@ import assert from "node:assert/strict";
 import { ActorError, type NetworkEvent } from "../src/mod.ts";
 import { LlmError } from "../src/llm/errors.ts";
 import { createOfflineModel, type OfflineModelOptions } from "../src/llm/offline_model.ts";
-import { offlineReply } from "../src/llm/offline_text.ts";
+import { offlineReasoning, offlineReply, offlineTokens } from "../src/llm/offline_text.ts";
 import {
+  type ChunkEvent,
+  formatJsonLines,
+  formatSse,
   formatText,
   researchActors,
-  type ResearchChunk,
+  type ResearchEvent,
+  researchEvents,
   researchGraph,
   researchNetwork,
   runResearch,
@@ -34,17 +38,18 @@ async function model(options: OfflineModelOptions = {}) {
 /** A writable that keeps what the Logger writes, and the chunks it formatted. */
 function recorder() {
   const writes: string[] = [];
-  const chunks: ResearchChunk[] = [];
+  const chunks: ChunkEvent[] = [];
   const output = new WritableStream<string>({ write: (text) => void writes.push(text) });
-  const format = (chunk: ResearchChunk, previous: string | null) => {
-    chunks.push(chunk);
-    return formatText(chunk, previous);
+  const text = formatText();
+  const format = (event: ResearchEvent) => {
+    if (event.event === "chunk") chunks.push(event);
+    return text(event);
   };
   return { output, format, writes, chunks };
 }
 
 /** The text of one role, joined from its chunks. */
-function roleText(chunks: ResearchChunk[], role: string): string {
+function roleText(chunks: ChunkEvent[], role: string): string {
   return chunks.filter((c) => c.role === role).map((c) => c.text).join("");
 }
 
@@ -63,14 +68,19 @@ test("specialists run concurrently; the synthesizer starts after all three findi
     const span: Record<string, { start: number; end: number }> = {};
     let answer = "";
     const output = new WritableStream<string>();
+    const seen = new Set<string>();
+    const text = formatText();
     const net = researchNetwork(
       TOPIC,
       researchActors({
         llm,
         output,
-        format: (chunk, previous) => {
-          if (chunk.first) timeline.push(`first:${chunk.role}`);
-          return formatText(chunk, previous);
+        format: (event) => {
+          if (event.event === "chunk" && !seen.has(event.role)) {
+            seen.add(event.role);
+            timeline.push(`first:${event.role}`);
+          }
+          return text(event);
         },
       }, (a) => (answer = a)),
     );
@@ -124,10 +134,9 @@ test("the logger writes seed-format role-tagged text; nothing lost or doubled", 
   const { served, llm } = await model({ tokenDelayMs: 1 });
   try {
     const rec = recorder();
-    const answer = await runResearch(TOPIC, { llm, output: rec.output, format: rec.format });
+    const { answer } = await runResearch(TOPIC, { llm, output: rec.output, format: rec.format });
     for (const role of ["facts", "stats", "quotes"] as const) {
       assert.equal(roleText(rec.chunks, role), offlineReply(role, TOPIC, `Topic: ${TOPIC}`));
-      assert.equal(rec.chunks.filter((c) => c.role === role && c.first).length, 1);
     }
     assert.equal(roleText(rec.chunks, "answer"), answer);
     // The answer is the offline model's for exactly the findings the synthesizer was given.
@@ -155,9 +164,10 @@ test("the logger writes seed-format role-tagged text; nothing lost or doubled", 
 test("the graph JSON runs the same as the graph wired in code", async () => {
   const { served, llm } = await model();
   try {
-    const inCode = await runResearch(TOPIC, { llm });
-    const fromJson = await runResearch(TOPIC, { llm, graph: JSON.stringify(researchGraph()) });
-    const otherTopic = await runResearch("tea", { llm, graph: researchGraph() });
+    const inCode = (await runResearch(TOPIC, { llm })).answer;
+    const fromJson = (await runResearch(TOPIC, { llm, graph: JSON.stringify(researchGraph()) }))
+      .answer;
+    const otherTopic = (await runResearch("tea", { llm, graph: researchGraph() })).answer;
     assert.equal(fromJson, inCode);
     assert.notEqual(otherTopic, inCode);
     assert.equal(researchGraph("tea").connections.filter((c) => "data" in c).length, 3);
@@ -287,7 +297,7 @@ test("continue: the synthesizer gets what arrived plus an error note", async () 
   const { offline, served, llm } = await model({ fault: { status: 500, roles: ["stats"] } });
   try {
     const rec = recorder();
-    const answer = await runResearch(TOPIC, { llm, ...rec, policy: "continue" });
+    const { answer } = await runResearch(TOPIC, { llm, ...rec, policy: "continue" });
     const stats = roleText(rec.chunks, "stats");
     assert.match(stats, /^\(note: the stats agent failed: .*500/);
     assert.ok(!stats.includes(SENTINEL));
@@ -301,7 +311,7 @@ test("continue: the synthesizer gets what arrived plus an error note", async () 
     assert.equal(offline.stats.started, 4);
     // The same policy applies to the graph loaded from JSON.
     const fromJson = await runResearch(TOPIC, { llm, graph: researchGraph(), policy: "continue" });
-    assert.equal(fromJson, answer);
+    assert.equal(fromJson.answer, answer);
   } finally {
     await served.close();
   }
@@ -332,4 +342,144 @@ test("a fourth specialist joins with four lines of wiring (examples/fourth_speci
   assert.match(synthPrompt, /\n## History\n\S/);
   assert.equal(prompts.length, 5);
   assert.equal(answer, offlineReply("answer", "", synthPrompt));
+});
+
+// ---------------------------------------------------------------------------------------------
+// The research event vocabulary (the shared contract)
+
+async function allEvents(stream: ReadableStream<ResearchEvent>): Promise<ResearchEvent[]> {
+  const out: ResearchEvent[] = [];
+  const reader = stream.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) out.push(r.value);
+  return out;
+}
+
+test("research events: reasoning apart, finish and usage per agent, the flow's usage, in order", async () => {
+  const offline = createOfflineModel({ reasoning: "reasoning" });
+  const llm = { fetch: offline.fetch, baseURL: "http://offline.invalid/v1" };
+  const events = await allEvents(researchEvents(TOPIC, { llm }));
+  assert.deepEqual(events.slice(-2).map((e) => e.event), ["answer", "done"]);
+  const text = (role: string, kind: string) =>
+    events.filter((e) => e.event === kind && (e as { role: string }).role === role)
+      .map((e) => (e as { text: string }).text).join("");
+  for (const role of ["facts", "stats", "quotes"]) {
+    assert.equal(text(role, "chunk"), offlineReply(role, TOPIC, `Topic: ${TOPIC}`));
+    assert.equal(text(role, "reasoning"), offlineReasoning(role, TOPIC, `Topic: ${TOPIC}`));
+  }
+  assert.ok(text("answer", "reasoning").length > 0);
+  assert.ok(!text("answer", "chunk").includes("The user wants"), "no reasoning in the answer");
+  const answer = events.at(-2) as { text: string };
+  assert.equal(answer.text, text("answer", "chunk"));
+  let sum = 0;
+  for (const role of ["facts", "stats", "quotes", "answer"]) {
+    const at = (pred: (e: ResearchEvent) => boolean) => events.findIndex(pred);
+    const finish = at((e) => e.event === "finish" && e.role === role);
+    const usage = at((e) => e.event === "usage" && e.scope === "agent" && e.role === role);
+    const lastToken = events.findLastIndex((e) =>
+      (e.event === "chunk" || e.event === "reasoning") && e.role === role
+    );
+    assert.ok(lastToken < finish && finish < usage, `${role}: tokens, finish, usage`);
+    const f = events[finish] as { finishReason: string; node: string };
+    assert.equal(f.finishReason, "stop");
+    assert.equal(
+      f.node,
+      { facts: "factual", stats: "statistician", quotes: "quoter", answer: "synth" }[role],
+    );
+    const u = (events[usage] as { usage: { totalTokens: number; reasoningTokens?: number } }).usage;
+    assert.ok(u.reasoningTokens! > 0);
+    sum += u.totalTokens;
+  }
+  const flow = events.filter((e) => e.event === "usage" && e.scope === "flow");
+  assert.equal(flow.length, 1);
+  assert.equal((flow[0] as { usage: { totalTokens: number } }).usage.totalTokens, sum);
+  assert.ok(events.indexOf(flow[0]) < events.length - 2, "the flow's usage before the answer");
+  // Node states: every node ran and ended done, before the answer.
+  const nodes = events.filter((e) => e.event === "node").map((e) => `${e.id}:${e.state}`);
+  for (const id of ["factual", "statistician", "quoter", "synth"]) {
+    assert.ok(nodes.includes(`${id}:running`) && nodes.includes(`${id}:done`), id);
+  }
+});
+
+test("runResearch resolves with the usage per agent and in all, and the finish reasons", async () => {
+  const offline = createOfflineModel();
+  const llm = { fetch: offline.fetch, baseURL: "http://offline.invalid/v1" };
+  const events = new WritableStream<ResearchEvent>();
+  const result = await runResearch(TOPIC, { llm, events });
+  assert.deepEqual(Object.keys(result.usageByRole).sort(), ["answer", "facts", "quotes", "stats"]);
+  const sum = Object.values(result.usageByRole).reduce((n, u) => n + u.totalTokens, 0);
+  assert.equal(result.usage?.totalTokens, sum);
+  assert.deepEqual(result.finishReasons, {
+    facts: "stop",
+    stats: "stop",
+    quotes: "stop",
+    answer: "stop",
+  });
+  assert.equal(
+    result.usageByRole.facts.outputTokens,
+    offlineTokens(offlineReply("facts", TOPIC, `Topic: ${TOPIC}`)).length,
+  );
+});
+
+test("reasoning: false leaves the reasoning out; the text format shows it under its own tag", async () => {
+  const offline = createOfflineModel({ reasoning: "reasoning_content" });
+  const llm = { fetch: offline.fetch, baseURL: "http://offline.invalid/v1" };
+  const hidden = await allEvents(researchEvents(TOPIC, { llm, reasoning: false }));
+  assert.ok(!hidden.some((e) => e.event === "reasoning"));
+  const writes: string[] = [];
+  const output = new WritableStream<string>({ write: (t) => void writes.push(t) });
+  await runResearch(TOPIC, { llm, output });
+  const parts = writes.join("").split(/\n\n(?=\[)/);
+  const under = (tag: string) =>
+    parts.filter((part) => part.startsWith(`[${tag}] `)).map((part) => part.slice(tag.length + 3))
+      .join("");
+  // The reasoning under its own tag, each answer chunk under its plain role tag.
+  assert.equal(under("facts reasoning"), offlineReasoning("facts", TOPIC, `Topic: ${TOPIC}`));
+  assert.equal(under("facts"), offlineReply("facts", TOPIC, `Topic: ${TOPIC}`));
+});
+
+test("a reply cut at the token limit finishes with length, shown in every view", async () => {
+  const offline = createOfflineModel({ fault: { stopAfterTokens: 4, roles: ["stats"] } });
+  const llm = { fetch: offline.fetch, baseURL: "http://offline.invalid/v1" };
+  const events = await allEvents(researchEvents(TOPIC, { llm }));
+  const finish = events.find((e) => e.event === "finish" && e.role === "stats");
+  assert.deepEqual(finish, {
+    event: "finish",
+    role: "stats",
+    node: "statistician",
+    finishReason: "length",
+  });
+  const render = formatText();
+  const text = events.map(render).join("");
+  assert.match(text, /\[stats stopped: cut at the token limit \(length\)\]/);
+  assert.match(
+    formatSse()(finish!),
+    /^event: finish\ndata: \{"role":"stats","node":"statistician","finishReason":"length"\}\n\n$/,
+  );
+  assert.deepEqual(JSON.parse(formatJsonLines()(finish!)), finish);
+});
+
+test("model calls reach the network as events with the actorId (one per call)", async () => {
+  const offline = createOfflineModel();
+  const llm = { fetch: offline.fetch, baseURL: "http://offline.invalid/v1" };
+  const seen: NetworkEvent[] = [];
+  await runResearch(TOPIC, { llm, onEvent: (e) => seen.push(e) });
+  const calls = seen.filter((e) => e._type.startsWith("ModelCall"));
+  const byActor = new Map<string, string[]>();
+  for (const e of calls) {
+    const actor = (e as { actorId: string }).actorId;
+    byActor.set(actor, [...(byActor.get(actor) ?? []), e._type]);
+  }
+  assert.deepEqual([...byActor.keys()].sort(), ["factual", "quoter", "statistician", "synth"]);
+  for (const types of byActor.values()) {
+    assert.deepEqual(types, ["ModelCallStarted", "ModelCallFinished"]);
+  }
+  const finished = calls.find((e) => e._type === "ModelCallFinished" && e.actorId === "synth");
+  assert.ok(finished && finished._type === "ModelCallFinished");
+  assert.equal(finished.component, "synthesizer");
+  assert.equal(finished.finishReason, "stop");
+  assert.ok(finished.usage && finished.usage.totalTokens > 0);
+  // Each call lies within its node's tick.
+  const started = seen.findIndex((e) => e._type === "ActorStarted" && e.actorId === "synth");
+  const completed = seen.findIndex((e) => e._type === "ActorCompleted" && e.actorId === "synth");
+  assert.ok(started < seen.indexOf(finished) && seen.indexOf(finished) < completed);
 });

@@ -11,6 +11,37 @@ import OpenAI from "openai";
 // builds a fresh `fetch` per call from growing the cache without bound.
 const MAX_CLIENTS = 32;
 
+/** The raw text of error responses, by their headers (what the SDK's `APIError` keeps). */
+const errorBodies = new WeakMap<Headers, string>();
+
+/**
+ * The body of the error response an `APIError` came from, as the server sent it. The SDK keeps
+ * only `body.error`, so a server that words its error elsewhere (vLLM's `{ object: "error",
+ * message }`) would otherwise lose its words.
+ */
+export function errorBodyOf(headers: Headers | undefined): string | undefined {
+  return headers ? errorBodies.get(headers) : undefined;
+}
+
+// Error bodies are small; a server that sends a huge one is cut here.
+const MAX_ERROR_BODY = 16 * 1024;
+
+function keepingErrorBodies(inner: typeof fetch | undefined): typeof fetch {
+  return async (input, init) => {
+    const response = await (inner ?? fetch)(input, init);
+    if (response.ok || !response.body) return response;
+    let text = await response.text().catch(() => "");
+    if (text.length > MAX_ERROR_BODY) text = text.slice(0, MAX_ERROR_BODY);
+    const copy = new Response(text, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+    errorBodies.set(copy.headers, text);
+    return copy;
+  };
+}
+
 const byFetch = new WeakMap<typeof fetch, Map<string, OpenAI>>();
 const withGlobalFetch = new Map<string, OpenAI>();
 
@@ -45,7 +76,7 @@ export function openAIClient(
     maxRetries: 0,
     // Malformed streams become an LlmError; the SDK would also print them to the console.
     logLevel: "off",
-    ...(options.fetch ? { fetch: options.fetch } : {}),
+    fetch: keepingErrorBodies(options.fetch),
   });
   if (clients.size >= MAX_CLIENTS) clients.delete(clients.keys().next().value!);
   clients.set(key, client);

@@ -16,8 +16,32 @@ export interface LlmConfig {
   model?: string;
   /** Default 0.4. */
   temperature?: number;
+  /** Sent as `max_tokens` when set; a reply cut there finishes with `length`. */
+  maxTokens?: number;
   /** Retries before the first token (connection refused, 5xx, 429). Default 2. */
   maxRetries?: number;
+  /**
+   * Longest wait before one retry, in ms. A server asking for longer (`Retry-After`,
+   * `retry-after-ms`) fails the call at once with the wait it asked for. Default 30,000.
+   */
+  maxRetryWaitMs?: number;
+  /**
+   * How long to keep retrying a `503` that says the model is loading (llama.cpp's "Loading
+   * model"), in ms; these retries do not count against `maxRetries`. Default 120,000.
+   */
+  loadingBudgetMs?: number;
+  /**
+   * Ask for token counts (`stream_options: { include_usage: true }`). A server that rejects the
+   * option gets the request again without it, once, and is remembered. Default true.
+   */
+  includeUsage?: boolean;
+  /**
+   * Split a `<think>…</think>` block at the start of the content off as reasoning (servers that
+   * send a thinking model's thoughts inline). Default true.
+   */
+  splitThink?: boolean;
+  /** Accept a reply with no text at all; otherwise it is an `empty_answer` error. Default false. */
+  allowEmpty?: boolean;
   /** Longest wait from sending the request to the first token. Default 60,000 ms. */
   firstTokenTimeoutMs?: number;
   /** Longest gap between two chunks once the stream has started. Default 30,000 ms. */
@@ -40,7 +64,13 @@ export const DEFAULT_LLM_CONFIG: Readonly<Required<Omit<LlmConfig, "fetch" | "cl
     apiKey: "ollama",
     model: "qwen2.5:3b",
     temperature: 0.4,
+    maxTokens: 0,
     maxRetries: 2,
+    maxRetryWaitMs: 30_000,
+    loadingBudgetMs: 120_000,
+    includeUsage: true,
+    splitThink: true,
+    allowEmpty: false,
     firstTokenTimeoutMs: 60_000,
     idleTimeoutMs: 30_000,
   });
@@ -63,7 +93,13 @@ export function resolveLlmConfig(partial: LlmConfig = {}): ResolvedLlmConfig {
     apiKey: pick("apiKey"),
     model: pick("model"),
     temperature: pick("temperature"),
+    maxTokens: Math.max(0, Math.floor(pick("maxTokens"))),
     maxRetries: Math.max(0, Math.floor(pick("maxRetries"))),
+    maxRetryWaitMs: Math.max(0, pick("maxRetryWaitMs")),
+    loadingBudgetMs: Math.max(0, pick("loadingBudgetMs")),
+    includeUsage: pick("includeUsage"),
+    splitThink: pick("splitThink"),
+    allowEmpty: pick("allowEmpty"),
     firstTokenTimeoutMs: pick("firstTokenTimeoutMs"),
     idleTimeoutMs: pick("idleTimeoutMs"),
     fetch: partial.fetch,

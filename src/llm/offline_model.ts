@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { detectRole, offlineReply, offlineTokens, parseTopic } from "./offline_text.ts";
+import {
+  detectRole,
+  offlineReasoning,
+  offlineReply,
+  offlineTokens,
+  parseTopic,
+} from "./offline_text.ts";
 
 /** Time to first token and per-token delay, in ms. 0 means no delay (tokens still arrive async). */
 export interface OfflinePacing {
@@ -15,12 +21,33 @@ export interface OfflinePacing {
 }
 
 /**
- * Deliberate misbehaviour, for tests. Each knob applies to chat-completion requests only, and,
- * when `roles` is given, only to requests whose detected role is listed.
+ * How a fault reports an error inside a `200` response, as real servers do:
+ * - `data`: `data: {"error":{…}}` then `data: [DONE]` (OpenAI, vLLM, Ollama);
+ * - `error-line`: an `error: {…}` field line then `data: [DONE]` (llama.cpp before late 2025);
+ * - `event-error`: `event: error` with data that has no `error` key (LM Studio);
+ * - `raw-json`: a bare `{"error":{…}}` object in the `text/event-stream` body;
+ * - `json-200`: a `200 application/json` body `{"error":"…"}` (LM Studio on an unknown path).
+ */
+export type OfflineErrorShape = "data" | "error-line" | "event-error" | "raw-json" | "json-200";
+
+/**
+ * Deliberate misbehaviour, for tests. Each knob applies to chat-completion requests only; when
+ * `roles` is given, only to requests whose detected role is listed; when `count` is given, only
+ * to that many of them (the first ones).
  */
 export interface OfflineFault {
   /** Answer with this HTTP status and an OpenAI-style `{ error: { message, type } }` body. */
   status?: number;
+  /** The error's message, `type` and `code` (with `status` or `errorShape`), over the defaults. */
+  error?: { message?: string; type?: string; code?: string | number | null };
+  /** With `status`: a `Retry-After` header (seconds, or an HTTP date). */
+  retryAfter?: string;
+  /** With `status`: a `retry-after-ms` header. */
+  retryAfterMs?: number;
+  /** With `status`: an `x-should-retry` header. */
+  shouldRetry?: boolean;
+  /** Answer 400 "Unrecognized request argument supplied: stream_options" when it is sent. */
+  rejectStreamOptions?: boolean;
   /** Extra wait before the first token (the response headers go out at once). */
   stallBeforeFirstTokenMs?: number;
   /** Send this many tokens, then nothing more, without closing the stream. */
@@ -31,6 +58,22 @@ export interface OfflineFault {
   dropAfterTokens?: number;
   /** Send a JSON chat.completion instead of an event stream, even when `stream: true`. */
   notEventStream?: boolean;
+  /** After this many tokens (default 0), report `errorMessage` inside the 200 stream, this way. */
+  errorShape?: OfflineErrorShape;
+  errorAfterTokens?: number;
+  /** The in-stream error's message (default llama.cpp's context overflow). */
+  errorMessage?: string;
+  /**
+   * The last chunk's `finish_reason` (default `stop`, or `length` when cut by `max_tokens` or
+   * `stopAfterTokens`); `null` sends no finish at all, only `data: [DONE]`.
+   */
+  finishReason?: string | null;
+  /** End the answer after this many tokens (finishing with `length` unless `finishReason`). */
+  stopAfterTokens?: number;
+  /** Send no content at all: a role chunk, the finish, usage and `[DONE]` (LM Studio on overflow). */
+  empty?: boolean;
+  /** After `data: [DONE]`, keep the connection open instead of closing it. */
+  holdOpenAfterDone?: boolean;
   /**
    * Answer 401 unless the request carries `Authorization: Bearer <requireKey>`. The 401 message
    * echoes the key it was given, as real servers do, so tests can check that clients scrub it.
@@ -38,7 +81,16 @@ export interface OfflineFault {
   requireKey?: string;
   /** Limit the fault to these roles (facts, stats, quotes, answer, generic). */
   roles?: string[];
+  /** Limit the fault to the first `count` requests it applies to. */
+  count?: number;
 }
+
+/**
+ * Whether and how the offline model reasons before answering: the reasoning goes out as
+ * `delta.reasoning` (Ollama, vLLM), `delta.reasoning_content` (llama.cpp, DeepSeek), or inline as
+ * a `<think>…</think>` block at the start of the content (older servers).
+ */
+export type OfflineReasoning = "reasoning" | "reasoning_content" | "think";
 
 /** What `onRequest` learns about each chat-completion request. */
 export interface OfflineRequestInfo {
@@ -57,6 +109,8 @@ export interface OfflineModelOptions extends OfflinePacing {
   /** Called as each chat-completion request starts. */
   onRequest?: (info: OfflineRequestInfo) => void;
   fault?: OfflineFault;
+  /** Reason before answering (see {@link OfflineReasoning}); off by default. */
+  reasoning?: OfflineReasoning;
 }
 
 /** Chat-completion requests seen; `active` = `started` − `completed` − `aborted`. */
@@ -113,6 +167,8 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
     return errorResponse(404, `no route for ${req.method} ${path}`, "not_found_error");
   }
 
+  let faulted = 0;
+
   async function chat(req: Request, inProcess: boolean): Promise<Response> {
     let body: ChatRequest;
     try {
@@ -129,12 +185,16 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
     const system = body.messages.filter((m) => m?.role === "system").map(textOf).join("\n");
     const user = textOf(body.messages.findLast((m) => m?.role === "user"));
     const role = detectRole(system, user);
-    const text = offlineReply(role, parseTopic(user), user);
-    const f = options.fault && (!options.fault.roles || options.fault.roles.includes(role))
-      ? options.fault
-      : {};
+    const topic = parseTopic(user);
+    const text = offlineReply(role, topic, user);
+    const fault = options.fault;
+    const applies = fault && (!fault.roles || fault.roles.includes(role)) &&
+      (fault.count === undefined || faulted < fault.count);
+    if (applies) faulted++;
+    const f: OfflineFault = applies ? fault : {};
     const pacing = { ...options, ...options.pacing?.[role] };
     const life = lifecycle(role, model, req);
+    const promptTokens = offlineTokens(`${system} ${user}`).length;
 
     if (f.requireKey !== undefined) {
       const given = /^Bearer\s+(.*)$/i.exec(req.headers.get("authorization") ?? "")?.[1] ?? "";
@@ -148,44 +208,83 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
         );
       }
     }
+    if (f.rejectStreamOptions && body.stream_options !== undefined) {
+      life.end("completed");
+      return errorResponse(400, "Unrecognized request argument supplied: stream_options");
+    }
     if (f.status !== undefined && f.status >= 400) {
       life.end("completed");
+      const headers = new Headers();
+      if (f.retryAfter !== undefined) headers.set("retry-after", f.retryAfter);
+      if (f.retryAfterMs !== undefined) headers.set("retry-after-ms", String(f.retryAfterMs));
+      if (f.shouldRetry !== undefined) headers.set("x-should-retry", String(f.shouldRetry));
       return errorResponse(
         f.status,
-        f.status === 404
-          ? `model "${model}" not found, try pulling it first`
-          : `offline model fault: HTTP ${f.status}`,
-        f.status === 404
-          ? "not_found_error"
-          : f.status >= 500
-          ? "server_error"
-          : "invalid_request_error",
+        f.error?.message ??
+          (f.status === 404
+            ? `model "${model}" not found, try pulling it first`
+            : `offline model fault: HTTP ${f.status}`),
+        f.error?.type ??
+          (f.status === 404
+            ? "not_found_error"
+            : f.status >= 500
+            ? "server_error"
+            : "invalid_request_error"),
+        f.error?.code ?? null,
+        headers,
       );
+    }
+    const errorMessage = f.errorMessage ??
+      "the request exceeds the available context size, try increasing it";
+    if (f.errorShape === "json-200") {
+      life.end("completed");
+      return Response.json({ error: errorMessage });
     }
     const id = `chatcmpl-offline-${nextId++}`;
     const created = Math.floor(Date.now() / 1000);
+    const reasoning = options.reasoning ? offlineTokens(offlineReasoning(role, topic, user)) : [];
     if (body.stream !== true || f.notEventStream) {
       life.end("completed");
+      const message: Record<string, string> = { role: "assistant", content: text };
+      if (options.reasoning === "think") {
+        message.content = `<think>${reasoning.join("")}</think>\n\n${text}`;
+      } else if (options.reasoning) message[options.reasoning] = reasoning.join("");
       return Response.json({
         id,
         object: "chat.completion",
         created,
         model,
-        choices: [{
-          index: 0,
-          message: { role: "assistant", content: text },
-          finish_reason: "stop",
-        }],
-        usage: {
-          prompt_tokens: offlineTokens(`${system} ${user}`).length,
-          completion_tokens: offlineTokens(text).length,
-          total_tokens: offlineTokens(`${system} ${user}`).length + offlineTokens(text).length,
-        },
+        choices: [{ index: 0, message, finish_reason: "stop" }],
+        usage: usage(promptTokens, reasoning.length + offlineTokens(text).length, reasoning.length),
       });
     }
 
-    const tokens = offlineTokens(text);
-    const chunk = (delta: Record<string, string>, finish: string | null) =>
+    // What goes out, one frame per pull: reasoning tokens, then the answer's tokens (cut at
+    // max_tokens or stopAfterTokens), then the finish, the usage and [DONE].
+    let answer = f.empty ? [] : offlineTokens(text);
+    let finish = f.finishReason;
+    const limit = Math.min(
+      f.stopAfterTokens ?? Infinity,
+      typeof body.max_tokens === "number" && body.max_tokens > 0
+        ? Math.max(0, body.max_tokens - reasoning.length)
+        : Infinity,
+    );
+    if (answer.length > limit) {
+      answer = answer.slice(0, limit);
+      if (finish === undefined) finish = "length";
+    }
+    const tokens: { field: string; text: string }[] = [];
+    if (options.reasoning === "think") {
+      tokens.push({ field: "content", text: "<think>" });
+      for (const t of reasoning) tokens.push({ field: "content", text: t });
+      tokens.push({ field: "content", text: "</think>\n\n" });
+    } else if (options.reasoning) {
+      for (const t of reasoning) tokens.push({ field: options.reasoning, text: t });
+    }
+    for (const t of answer) tokens.push({ field: "content", text: t });
+    const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)
+      ?.include_usage === true;
+    const chunk = (delta: Record<string, string>, reason: string | null, extra = {}) =>
       `data: ${
         JSON.stringify({
           id,
@@ -193,16 +292,37 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
           created,
           model,
           system_fingerprint: "offline",
-          choices: [{ index: 0, delta, finish_reason: finish }],
+          choices: [{ index: 0, delta, finish_reason: reason }],
+          ...extra,
         })
       }\n\n`;
+    const errorFrame = (): string => {
+      // llama.cpp's own shape for its most common failure (server-common.cpp,
+      // format_error_response with ERROR_TYPE_EXCEED_CONTEXT_SIZE).
+      const error = {
+        code: f.error?.code ?? 400,
+        message: errorMessage,
+        type: f.error?.type ?? "exceed_context_size_error",
+      };
+      switch (f.errorShape) {
+        case "error-line":
+          return `error: ${JSON.stringify(error)}\n\ndata: [DONE]\n\n`;
+        case "event-error":
+          return `event: error\ndata: ${JSON.stringify({ message: errorMessage })}\n\n`;
+        case "raw-json":
+          return `${JSON.stringify({ error })}\n`;
+        default:
+          return `data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`;
+      }
+    };
     let sent = 0;
+    let ended = false;
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
         // Once the client is gone nothing more is generated; closing releases any late reader.
         const quit = () => life.done && (close(controller), true);
         if (quit()) return;
-        if (sent === f.stallAfterTokens) {
+        if (ended || sent === f.stallAfterTokens) {
           await life.sleep(Infinity);
           quit();
           return;
@@ -210,6 +330,12 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
         if (sent === f.dropAfterTokens) {
           life.end("completed");
           controller.error(new TypeError("offline model fault: connection dropped"));
+          return;
+        }
+        if (f.errorShape && sent === (f.errorAfterTokens ?? 0)) {
+          controller.enqueue(encoder.encode(errorFrame()));
+          controller.close();
+          life.end("completed");
           return;
         }
         if (sent < tokens.length) {
@@ -222,18 +348,40 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
             await life.sleep(wait);
             if (quit()) return;
           }
+          const token = tokens[sent];
           const delta: Record<string, string> = sent === 0
-            ? { role: "assistant", content: tokens[0] }
-            : { content: tokens[sent] };
+            ? { role: "assistant", [token.field]: token.text }
+            : { [token.field]: token.text };
           sent++;
           controller.enqueue(
             encoder.encode(
-              f.garbage ? `data: {"id": not json ${tokens[sent - 1]}\n\n` : chunk(delta, null),
+              f.garbage ? `data: {"id": not json ${token.text}\n\n` : chunk(delta, null),
             ),
           );
           return;
         }
-        controller.enqueue(encoder.encode(`${chunk({}, "stop")}data: [DONE]\n\n`));
+        let tail = "";
+        if (sent === 0) tail += chunk({ role: "assistant", content: "" }, null);
+        if (finish !== null) tail += chunk({}, finish ?? "stop");
+        if (includeUsage) {
+          tail += `data: ${
+            JSON.stringify({
+              id,
+              object: "chat.completion.chunk",
+              created,
+              model,
+              system_fingerprint: "offline",
+              choices: [],
+              usage: usage(promptTokens, sent, Math.min(sent, reasoning.length)),
+            })
+          }\n\n`;
+        }
+        tail += "data: [DONE]\n\n";
+        controller.enqueue(encoder.encode(tail));
+        if (f.holdOpenAfterDone) {
+          ended = true;
+          return;
+        }
         controller.close();
         life.end("completed");
       },
@@ -310,6 +458,8 @@ interface ChatMessage {
 interface ChatRequest {
   model?: unknown;
   stream?: unknown;
+  stream_options?: unknown;
+  max_tokens?: unknown;
   messages: ChatMessage[];
 }
 
@@ -337,9 +487,20 @@ function errorResponse(
   status: number,
   message: string,
   type = "invalid_request_error",
-  code: string | null = null,
+  code: string | number | null = null,
+  headers?: Headers,
 ): Response {
-  return Response.json({ error: { message, type, param: null, code } }, { status });
+  return Response.json({ error: { message, type, param: null, code } }, { status, headers });
+}
+
+/** OpenAI's usage object, with the reasoning tokens in `completion_tokens_details`. */
+function usage(prompt: number, completion: number, reasoning: number) {
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    ...(reasoning ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}),
+  };
 }
 
 function abortReason(signal: AbortSignal): unknown {

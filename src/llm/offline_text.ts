@@ -40,6 +40,34 @@ export function parseTopic(userPrompt: string): string {
   return match ? match[1] : "";
 }
 
+const ASKS: Record<string, string> = {
+  facts: "3–5 factual bullets",
+  stats: "3–5 bullets of relevant numbers",
+  quotes: "2–3 short, attributable quotes",
+  answer: "a 2–3 paragraph answer that combines the findings",
+  generic: "a short, direct answer",
+};
+
+/**
+ * What the offline model "thinks" before it answers, when asked to reason: deterministic, so a
+ * test can compare the reasoning it received with the text it must equal.
+ *
+ * @example
+ * ```ts
+ * offlineReasoning("stats", "tea"); // "The user wants 3–5 bullets of relevant numbers about tea. …"
+ * ```
+ */
+export function offlineReasoning(
+  role: OfflineRole | string,
+  topic: string,
+  userPrompt = "",
+): string {
+  const t = topic.trim() || parseTopic(userPrompt) || "this topic";
+  const ask = ASKS[role] ?? ASKS.generic;
+  return `The user wants ${ask} about ${t}. I should check what is well established, ` +
+    `keep it short and avoid claims I cannot attribute.`;
+}
+
 /**
  * The deterministic reply for a role and topic. For `answer`, the `## Facts`, `## Stats` and
  * `## Quotes` sections of the user prompt are woven into the paragraphs.

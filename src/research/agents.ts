@@ -1,23 +1,60 @@
 import { Actor, type ActorContext } from "../actor.ts";
 import { Message } from "../message.ts";
+import type { ModelCallEvent } from "../llm/call_events.ts";
 import type { LlmConfig } from "../llm/config.ts";
+import type { FinishReason, TokenUsage } from "../llm/deltas.ts";
 import { streamChat } from "../llm/stream_chat.ts";
-import { type ChunkFormat, formatText, type ResearchChunk } from "./format.ts";
+import type { AgentChunk, ResearchEvent } from "./events.ts";
+
+/** How the research agents behave besides their model. */
+export interface AgentOptions {
+  /** Send the model's reasoning on `chunk` (marked `kind: "reasoning"`). Default true. */
+  reasoning?: boolean;
+}
+
+const CALL_EVENTS = {
+  start: "ModelCallStarted",
+  end: "ModelCallFinished",
+  error: "ModelCallFailed",
+} as const;
 
 /**
- * Streams one chat completion for an agent: every delta goes out on `chunk` at once (so the
- * logger shows it live, and a full connection slows the model read), and the whole text is
- * returned for the tick's final packet.
+ * Forwards what `streamChat` reports about each model call to the network, as
+ * `ModelCallStarted` / `ModelCallFinished` / `ModelCallFailed` events with this node's id; nothing
+ * when nobody listens to them.
+ */
+export function modelCallReporter(ctx: ActorContext): ((e: ModelCallEvent) => void) | undefined {
+  if (
+    !ctx.listens("ModelCallStarted") && !ctx.listens("ModelCallFinished") &&
+    !ctx.listens("ModelCallFailed")
+  ) return undefined;
+  return (e) => {
+    const { type, ...fields } = e;
+    ctx.report({ ...fields, _type: CALL_EVENTS[type] } as Parameters<ActorContext["report"]>[0]);
+  };
+}
+
+/**
+ * Streams one chat completion for an agent: every text delta goes out on `chunk` at once (so the
+ * logger shows it live, and a full connection slows the model read), reasoning too (marked
+ * `kind: "reasoning"`) unless turned off, and when the call ends one `kind: "finish"` packet with
+ * its finish reason and usage. The text is returned for the tick's final packet; the reasoning
+ * never is part of it.
  */
 async function streamToChunks(
   ctx: ActorContext,
   llm: LlmConfig,
+  options: AgentOptions,
   roleLabel: string,
   system: string,
   user: string,
   partial: { text: string } = { text: "" },
 ): Promise<string> {
   let first = true;
+  let firstThought = true;
+  let finishReason: FinishReason = "unknown";
+  let usage: TokenUsage | undefined;
+  const reasoning = options.reasoning ?? true;
   const model = ctx.config.model;
   const temperature = ctx.config.temperature;
   for await (
@@ -29,12 +66,42 @@ async function streamToChunks(
       system,
       user,
       signal: ctx.signal,
+      onCall: modelCallReporter(ctx),
     })
   ) {
-    partial.text += delta;
-    await ctx.send({ chunk: Message.object({ role: roleLabel, text: delta, first }) });
-    first = false;
+    if (delta.type === "text") {
+      partial.text += delta.text;
+      await ctx.send({
+        chunk: Message.object({ role: roleLabel, text: delta.text, first, node: ctx.nodeId }),
+      });
+      first = false;
+    } else if (delta.type === "reasoning") {
+      if (!reasoning) continue;
+      const chunk = {
+        role: roleLabel,
+        text: delta.text,
+        first: firstThought,
+        kind: "reasoning",
+        node: ctx.nodeId,
+      };
+      await ctx.send({ chunk: Message.object(chunk) });
+      firstThought = false;
+    } else if (delta.type === "usage") {
+      usage = delta.usage;
+    } else {
+      finishReason = delta.finishReason;
+    }
   }
+  const finish: AgentChunk = {
+    role: roleLabel,
+    text: "",
+    first: false,
+    kind: "finish",
+    node: ctx.nodeId,
+    finishReason,
+    ...(usage ? { usage } : {}),
+  };
+  await ctx.send({ chunk: Message.object(finish as unknown as Record<string, unknown>) });
   return partial.text;
 }
 
@@ -57,7 +124,10 @@ export abstract class Specialist extends Actor {
   abstract role: string;
   abstract roleLabel: string;
 
-  constructor(protected readonly llm: LlmConfig = {}) {
+  constructor(
+    protected readonly llm: LlmConfig = {},
+    protected readonly options: AgentOptions = {},
+  ) {
     super();
   }
 
@@ -70,14 +140,27 @@ export abstract class Specialist extends Actor {
     const partial = { text: "" };
     try {
       const user = `Topic: ${topic}`;
-      const finding = await streamToChunks(ctx, this.llm, this.roleLabel, this.role, user, partial);
+      const finding = await streamToChunks(
+        ctx,
+        this.llm,
+        this.options,
+        this.roleLabel,
+        this.role,
+        user,
+        partial,
+      );
       ctx.done({ finding: Message.string(finding) });
     } catch (error) {
       if (ctx.config.onError !== "note" || ctx.signal.aborted) throw error;
       const note = `(note: the ${this.roleLabel} agent failed: ${(error as Error).message})`;
       const text = partial.text ? `\n\n${note}` : note;
       await ctx.send({
-        chunk: Message.object({ role: this.roleLabel, text, first: partial.text === "" }),
+        chunk: Message.object({
+          role: this.roleLabel,
+          text,
+          first: partial.text === "",
+          node: ctx.nodeId,
+        }),
       });
       ctx.done({ finding: Message.string(partial.text + text) });
     }
@@ -115,7 +198,10 @@ export class Synthesizer extends Actor {
   override awaitAllInports = true;
   roleLabel = "answer";
 
-  constructor(protected readonly llm: LlmConfig = {}) {
+  constructor(
+    protected readonly llm: LlmConfig = {},
+    protected readonly options: AgentOptions = {},
+  ) {
     super();
   }
 
@@ -132,6 +218,7 @@ export class Synthesizer extends Actor {
     const answer = await streamToChunks(
       ctx,
       this.llm,
+      this.options,
       this.roleLabel,
       "You are a senior writer. Compose a tight, sourced answer.",
       prompt,
@@ -141,42 +228,57 @@ export class Synthesizer extends Actor {
 }
 
 /**
- * A fan-in node that writes role-tagged tokens to a `WritableStream<string>` as they arrive:
- * stdout in the CLI, a response body over HTTP. Each write is awaited, so a slow reader slows the
- * agents instead of filling memory. Call {@link Logger.release} when the flow is over.
+ * Where the Logger puts the research events it makes: `write` may return a promise, which the
+ * Logger awaits (that is where a slow reader slows the agents down); `release` is called when the
+ * flow is over.
+ */
+export interface ResearchSink {
+  write(event: ResearchEvent): void | Promise<void>;
+  release?(): void;
+}
+
+/**
+ * A fan-in node: every agent's `chunk` packets arrive here, in write order, and leave as research
+ * events (src/research/events.ts) for the views: a text chunk as `chunk`, a reasoning chunk as
+ * `reasoning`, a finish packet as `finish` plus `usage`. Each write is awaited, so a slow reader
+ * slows the agents instead of filling memory. Call {@link Logger.release} when the flow is over.
  */
 export class Logger extends Actor {
   override component = "logger";
   override inports = ["chunk"];
   override outports = [];
   private currentRole: string | null = null;
-  private writer: WritableStreamDefaultWriter<string> | undefined;
 
-  constructor(
-    private readonly output?: WritableStream<string>,
-    private readonly format: ChunkFormat = formatText,
-  ) {
+  constructor(private readonly sink?: ResearchSink) {
     super();
   }
 
   async run(ctx: ActorContext): Promise<void> {
-    const chunk = ctx.inputs.chunk.data as ResearchChunk;
-    const text = this.format(chunk, this.currentRole);
+    const chunk = ctx.inputs.chunk.data as AgentChunk;
     this.currentRole = chunk.role;
-    if (!this.output) return;
-    this.writer ??= this.output.getWriter();
-    await this.writer.write(text);
+    const sink = this.sink;
+    if (!sink) return;
+    if (chunk.kind === undefined || chunk.kind === "text") {
+      const node = chunk.node ?? chunk.role;
+      await sink.write({ event: "chunk", role: chunk.role, node, text: chunk.text });
+    } else if (chunk.kind === "reasoning") {
+      const node = chunk.node ?? chunk.role;
+      await sink.write({ event: "reasoning", role: chunk.role, node, text: chunk.text });
+    } else if (chunk.kind === "finish") {
+      const { role, node, finishReason, usage } = chunk;
+      await sink.write({ event: "finish", role, node, finishReason });
+      if (usage) await sink.write({ event: "usage", scope: "agent", role, node, usage });
+    }
   }
 
-  /** The role of the last chunk written, or null before the first. */
+  /** The role of the last chunk received, or null before the first. */
   get role(): string | null {
     return this.currentRole;
   }
 
-  /** Lets go of the output stream (without closing it), so its owner can write more or close. */
+  /** Lets go of the output (without closing it), so its owner can write more or close. */
   release(): void {
-    this.writer?.releaseLock();
-    this.writer = undefined;
+    this.sink?.release?.();
   }
 }
 

@@ -1,30 +1,52 @@
 /**
  * The seed's research flow on the public API: three specialists, a synthesizer, a logger and a
- * sink, wired in code or loaded from JSON.
+ * sink, wired in code or loaded from JSON; its events (src/research/events.ts) and their views.
  *
  * @module
  */
 export {
+  type AgentOptions,
   FactualResearcher,
   Logger,
+  modelCallReporter,
   Quoter,
+  type ResearchSink,
   Sink,
   Specialist,
   Statistician,
   Synthesizer,
 } from "./agents.ts";
 export {
-  type ChunkFormat,
+  type AgentChunk,
+  type AnswerEvent,
+  type ChunkEvent,
+  type DoneEvent,
+  type ErrorEvent,
+  type FinishEvent,
+  isStopEarly,
+  type NodeEvent,
+  type NodeState,
+  type ReasoningEvent,
+  RESEARCH_EVENTS,
+  type ResearchEvent,
+  type UsageEvent,
+} from "./events.ts";
+export {
   formatJsonLines,
+  type FormatOptions,
   formatSse,
+  formatStream,
   formatText,
-  type ResearchChunk,
+  type ResearchFormat,
 } from "./format.ts";
+export { errorEvent, researchEvents, type ResearchEventsOptions } from "./research_events.ts";
 export {
   researchActors,
   researchGraph,
   researchNetwork,
   type ResearchOptions,
+  type ResearchResult,
+  researchSink,
   runResearch,
 } from "./run_research.ts";
 export {

@@ -2,10 +2,20 @@ import type { ActorTemplate } from "../actor.ts";
 import type { NetworkEvent } from "../events.ts";
 import { loadGraph, type ReflowGraphJson } from "../graph.ts";
 import type { LlmConfig } from "../llm/config.ts";
+import { addUsage, type FinishReason, type TokenUsage } from "../llm/deltas.ts";
 import { Message } from "../message.ts";
 import { Network } from "../network.ts";
-import { FactualResearcher, Logger, Quoter, Sink, Statistician, Synthesizer } from "./agents.ts";
-import type { ChunkFormat } from "./format.ts";
+import {
+  FactualResearcher,
+  Logger,
+  Quoter,
+  type ResearchSink,
+  Sink,
+  Statistician,
+  Synthesizer,
+} from "./agents.ts";
+import type { NodeState, ResearchEvent } from "./events.ts";
+import { formatText, type ResearchFormat } from "./format.ts";
 import graph from "./research.graph.json" with { type: "json" };
 
 /** How to run the research flow. */
@@ -14,8 +24,17 @@ export interface ResearchOptions {
   llm?: LlmConfig;
   /** The Logger writes role-tagged tokens here as they arrive; left open and unlocked at the end. */
   output?: WritableStream<string>;
-  /** How the Logger renders a chunk (default: the seed's `[role] text`). */
-  format?: ChunkFormat;
+  /** How events are rendered for `output` (default: the seed's `[role] text`, `formatText()`). */
+  format?: ResearchFormat;
+  /**
+   * Every research event of the flow (src/research/events.ts) as it happens: node states, chunks,
+   * reasoning, finish, usage per agent and for the flow. Writes are awaited (backpressure); left
+   * open and unlocked at the end. `answer`, `done` and `error` are not written here: they are the
+   * outcome of `runResearch` (see `researchEvents` for the whole stream).
+   */
+  events?: WritableStream<ResearchEvent>;
+  /** Send the agents' reasoning to the views (default true); false leaves it out everywhere. */
+  reasoning?: boolean;
   /** Aborting stops every agent and every model request; `runResearch` then rejects with it. */
   signal?: AbortSignal;
   /** Give up after this long (default 300,000 ms, as the seed's `out.get(timeout=300)`). */
@@ -48,22 +67,76 @@ export function researchGraph(topic = "the history of zero"): ReflowGraphJson {
   return copy;
 }
 
+/** What `runResearch` resolves with. */
+export interface ResearchResult {
+  /** The synthesizer's answer. */
+  answer: string;
+  /** Tokens the whole flow used, when the server reported any (the sum over `usageByRole`). */
+  usage?: TokenUsage;
+  /** Tokens each agent used, by role, as reported. */
+  usageByRole: Record<string, TokenUsage>;
+  /** Why each agent's model call ended, by role (`stop`, `length`, `content_filter`, `unknown`). */
+  finishReasons: Record<string, FinishReason>;
+}
+
+/**
+ * A sink for the Logger that writes each event to `events` and, rendered by `format`, to `output`.
+ * Both writes are queued at once, in order; the returned promise is the slower one's.
+ */
+export function researchSink(
+  options: Pick<ResearchOptions, "output" | "format" | "events">,
+  observe?: (event: ResearchEvent) => void,
+): ResearchSink & { write(event: ResearchEvent): Promise<void> | void } {
+  let events: WritableStreamDefaultWriter<ResearchEvent> | undefined;
+  let output: WritableStreamDefaultWriter<string> | undefined;
+  const format = options.output ? (options.format ?? formatText()) : undefined;
+  return {
+    write(event) {
+      observe?.(event);
+      let wrote: Promise<void> | undefined;
+      if (options.events) {
+        events ??= options.events.getWriter();
+        wrote = events.write(event);
+      }
+      if (format) {
+        const text = format(event);
+        if (text) {
+          output ??= options.output!.getWriter();
+          const out = output.write(text);
+          wrote = wrote ? Promise.all([wrote, out]).then(() => {}) : out;
+        }
+      }
+      return wrote;
+    },
+    release() {
+      events?.releaseLock();
+      output?.releaseLock();
+      events = undefined;
+      output = undefined;
+    },
+  };
+}
+
 /**
  * The templates the research graph names, bound to one flow's model, output and answer callback.
  */
 export function researchActors(
-  options: Pick<ResearchOptions, "llm" | "output" | "format">,
+  options: Pick<ResearchOptions, "llm" | "output" | "format" | "events" | "reasoning">,
   onAnswer: (answer: string) => void,
   onLogger: (logger: Logger) => void = () => {},
+  sink: ResearchSink | undefined = options.output || options.events
+    ? researchSink(options)
+    : undefined,
 ): Record<string, ActorTemplate> {
   const llm = options.llm ?? {};
+  const agent = { reasoning: options.reasoning ?? true };
   return {
-    tpl_factual: () => new FactualResearcher(llm),
-    tpl_statistician: () => new Statistician(llm),
-    tpl_quoter: () => new Quoter(llm),
-    tpl_synthesizer: () => new Synthesizer(llm),
+    tpl_factual: () => new FactualResearcher(llm, agent),
+    tpl_statistician: () => new Statistician(llm, agent),
+    tpl_quoter: () => new Quoter(llm, agent),
+    tpl_synthesizer: () => new Synthesizer(llm, agent),
     tpl_logger: () => {
-      const logger = new Logger(options.output, options.format);
+      const logger = new Logger(sink);
       onLogger(logger);
       return logger;
     },
@@ -108,40 +181,81 @@ export function researchNetwork(
 }
 
 /**
- * Runs the research flow on `topic` and resolves with the synthesizer's answer once every token
- * has been written to `output`. Rejects with the failing agent's error (an `ActorError` naming
- * the node, whose cause is the model error), with `signal`'s reason when aborted, or with a
+ * Runs the research flow on `topic` and resolves once every token has been written to `output`
+ * and `events`, with the synthesizer's answer, the tokens used (per agent and in all) and why each
+ * agent's model call ended. Rejects with the failing agent's error (an `ActorError` naming the
+ * node, whose cause is the model error), with `signal`'s reason when aborted, or with a
  * `TimeoutError`.
  *
  * @example
  * ```ts
- * const answer = await runResearch("the history of zero", {
+ * const { answer, usage } = await runResearch("the history of zero", {
  *   llm: { fetch: createOfflineModel().fetch },
  *   output: stdoutWritable,
  * });
  * ```
  */
-export async function runResearch(topic: string, options: ResearchOptions = {}): Promise<string> {
+export async function runResearch(
+  topic: string,
+  options: ResearchOptions = {},
+): Promise<ResearchResult> {
   if (typeof topic !== "string" || topic.trim() === "") {
     throw new TypeError("runResearch: topic must be a non-empty string");
   }
   let answer: string | undefined;
   let logger: Logger | undefined;
-  const actors = researchActors(options, (a) => (answer = a), (l) => (logger = l));
+  let usage: TokenUsage | undefined;
+  const usageByRole: Record<string, TokenUsage> = {};
+  const finishReasons: Record<string, FinishReason> = {};
+  const watched = options.output !== undefined || options.events !== undefined;
+  const sink = watched
+    ? researchSink(options, (event) => {
+      if (event.event === "usage" && event.scope === "agent") {
+        usageByRole[event.role] = addUsage(usageByRole[event.role], event.usage);
+        usage = addUsage(usage, event.usage);
+      } else if (event.event === "finish") finishReasons[event.role] = event.finishReason;
+    })
+    : undefined;
+  const actors = researchActors(options, (a) => (answer = a), (l) => (logger = l), sink);
   const net = options.graph === undefined
     ? researchNetwork(topic, actors, options)
     : loadGraph(withTopic(options.graph, topic, options.policy), actors, {
       failFast: true,
       capacity: options.capacity,
     });
-  if (options.onEvent) {
-    net.on(options.onEvent, [
+  // Node states for the views, once per change; the logger ticks once per token, so it stays
+  // lit until the flow ends.
+  const states = new Map<string, NodeState>();
+  // Closed once the outcome is known: ticks that end during shutdown are not news.
+  let reporting = true;
+  const setState = (id: string, state: NodeState) => {
+    if (!sink || !reporting || states.get(id) === state) return;
+    states.set(id, state);
+    // Not awaited: queued in order with the chunks; a view that went away makes it fail.
+    Promise.resolve(sink.write({ event: "node", id, state })).catch(() => {});
+  };
+  const settle = (state: NodeState) => {
+    for (const [id, s] of states) if (s === "running") setState(id, state);
+    reporting = false;
+  };
+  if (options.onEvent || options.events) {
+    const onEvent = options.onEvent;
+    net.on((event) => {
+      if (options.events) {
+        if (event._type === "ActorStarted") setState(event.actorId, "running");
+        else if (event._type === "ActorCompleted" && event.actorId !== "logger") {
+          setState(event.actorId, "done");
+        } else if (event._type === "ActorFailed") setState(event.actorId, "failed");
+      }
+      onEvent?.(event);
+    }, [
       "NetworkStarted",
       "ActorStarted",
       "ActorCompleted",
       "ActorFailed",
       "NetworkIdle",
       "NetworkShutdown",
+      ...(onEvent ? ["ModelCallStarted", "ModelCallFinished", "ModelCallFailed"] as const : []),
     ]);
   }
   options.instrument?.(net);
@@ -166,18 +280,25 @@ export async function runResearch(topic: string, options: ResearchOptions = {}):
         }`,
       );
     }
-    return answer;
+    if (options.events) settle("done");
+    if (usage && sink) await sink.write({ event: "usage", scope: "flow", usage });
+    const result: ResearchResult = { answer, usageByRole, finishReasons };
+    if (usage) result.usage = usage;
+    return result;
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
+    if (options.events) settle("failed");
     if (timedOut) {
       throw new DOMException(`the research flow timed out after ${timeoutMs} ms`, "TimeoutError");
     }
     throw error;
   } finally {
+    reporting = false;
     clearTimeout(timer);
     signal?.removeEventListener("abort", stop);
     await net.shutdown();
     (logger as Logger | undefined)?.release();
+    if (!logger) sink?.release?.();
   }
 }
 
