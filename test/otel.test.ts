@@ -15,7 +15,7 @@ import {
 import { test } from "./harness.ts";
 import { Actor, type ActorContext, Message, Network } from "../src/mod.ts";
 import { createOfflineModel } from "../src/llm/mod.ts";
-import { runResearch } from "../src/research/mod.ts";
+import { type ResearchEvent, runResearch } from "../src/research/mod.ts";
 import { traceNetwork, type TraceOptions } from "../src/otel/mod.ts";
 
 /** A provider of its own per test (nothing global), recording the order spans start and end. */
@@ -55,15 +55,18 @@ async function tracedResearch(
   options: { fault?: Parameters<typeof createOfflineModel>[0]; trace?: TraceOptions } = {},
 ) {
   const model = createOfflineModel({ tokenDelayMs: 1, firstTokenDelayMs: 5, ...options.fault });
+  // The logger ticks once per packet an agent sends: each chunk, and each agent's finish.
   let writes = 0;
-  const output = new WritableStream<string>({ write: () => void writes++ });
+  const events = new WritableStream<ResearchEvent>({
+    write: (e) => void (e.event === "chunk" || e.event === "finish" ? writes++ : 0),
+  });
   let error: unknown;
   const answer = await runResearch("the history of zero", {
     llm: { fetch: model.fetch, apiKey: "sk-otel-secret-key", maxRetries: 0 },
-    output,
+    events,
     instrument: (net) =>
       traceNetwork(net, { tracer: rec.tracer, workflowName: "research", ...options.trace }),
-  }).catch((e) => {
+  }).then((result) => result.answer, (e) => {
     error = e;
     return undefined;
   });
