@@ -7,7 +7,18 @@
 import { type CliArgs, parseArgs, USAGE } from "./cli/args.ts";
 import { ensurePermissions, ENV_NAMES, SERVE_ENV_NAMES } from "./cli/permissions.ts";
 import { DEFAULT_LLM_CONFIG } from "./src/llm/config.ts";
-import { argv, env, exit, onInterrupt, printError, stdout } from "./cli/platform.ts";
+import {
+  argv,
+  env,
+  exit,
+  noColorEnv,
+  onInterrupt,
+  printError,
+  stdout,
+  stdoutIsTerminal,
+  terminalSize,
+} from "./cli/platform.ts";
+import { runLive } from "./cli/live.ts";
 import { runCli } from "./cli/research.ts";
 import { describeError } from "./cli/errors.ts";
 
@@ -45,12 +56,17 @@ async function main(): Promise<number> {
   const stopListening = onInterrupt(() =>
     controller.abort(new DOMException("interrupted (Ctrl-C)", "AbortError"))
   );
+  const io = { stdout: stdout(), notice: printError, signal: controller.signal };
+  // A person at a terminal gets the live view; a pipe, a file, --plain and --json the seed's text.
+  const live = stdoutIsTerminal() && !args.plain && !args.json;
   try {
-    return await runCli(args, settings, {
-      stdout: stdout(),
-      notice: printError,
-      signal: controller.signal,
-    });
+    return live
+      ? await runLive(args, settings, {
+        ...io,
+        size: terminalSize,
+        color: !args.noColor && !noColorEnv(),
+      })
+      : await runCli(args, settings, io);
   } catch (error) {
     printError(`\nreflow-edge: ${describeError(error)}`);
     return controller.signal.aborted ? 130 : 1;

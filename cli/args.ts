@@ -15,6 +15,10 @@ export interface CliArgs {
   json: boolean;
   /** Leave the agents' reasoning out of the output. */
   noReasoning: boolean;
+  /** The seed's text even in a terminal (the live view is off). */
+  plain: boolean;
+  /** No colours in the live view (as NO_COLOR). */
+  noColor: boolean;
   help: boolean;
   serve: boolean;
   port?: number;
@@ -36,6 +40,9 @@ Options:
   --json             one JSON line per event (src/research/events.ts): chunk, reasoning,
                      finish, usage, node…, then {"event":"answer",…} and {"event":"done"}
   --no-reasoning     leave the agents' reasoning (thinking models) out of the output
+  --plain            in a terminal too, the seed's role-tagged text (what a pipe or a
+                     file gets) instead of the live view: a pane per agent, node states
+  --no-color         no colours in the live view (also: env NO_COLOR)
   --serve            serve the HTTP API and the page instead of running once
   --port N           port for --serve (env PORT; default 8787)
   -h, --help         this text
@@ -50,6 +57,8 @@ const OPTIONS = {
   offline: { type: "boolean" },
   json: { type: "boolean" },
   "no-reasoning": { type: "boolean" },
+  plain: { type: "boolean" },
+  "no-color": { type: "boolean" },
   serve: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -80,6 +89,8 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     offline: values.offline ?? false,
     json: values.json ?? false,
     noReasoning: values["no-reasoning"] ?? false,
+    plain: values.plain ?? false,
+    noColor: values["no-color"] ?? false,
     help: values.help ?? false,
     serve: values.serve ?? false,
   };

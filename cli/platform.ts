@@ -49,6 +49,29 @@ export function exit(code: number): void {
   else proc.exit(code);
 }
 
+/** Whether stdout is a terminal (not a pipe or a file). */
+export function stdoutIsTerminal(): boolean {
+  return deno ? deno.stdout.isTerminal() : proc.stdout.isTTY === true;
+}
+
+/** The terminal's size; 80×24 when it cannot be read. */
+export function terminalSize(): { columns: number; rows: number } {
+  try {
+    if (deno) return deno.consoleSize();
+  } catch {
+    return { columns: 80, rows: 24 };
+  }
+  return { columns: proc.stdout.columns || 80, rows: proc.stdout.rows || 24 };
+}
+
+/**
+ * Whether NO_COLOR (https://no-color.org: set and not empty) asks for no colour. Under Deno
+ * this is `Deno.noColor`, which needs no env permission.
+ */
+export function noColorEnv(): boolean {
+  return deno ? deno.noColor === true : (proc.env.NO_COLOR ?? "") !== "";
+}
+
 /** Which runtime runs the CLI. */
 export const runtimeName: "deno" | "node" = deno ? "deno" : "node";
 

@@ -171,6 +171,8 @@ test("argument parsing: flags, values, topic words", () => {
   assert.equal(parseArgs(["--", "--json", "zero"]).topic, "--json zero");
   assert.equal(parseArgs(["-h"]).help, true);
   assert.equal(parseArgs(["--port=0", "--serve"]).port, 0);
+  const view = parseArgs(["--plain", "--no-color", "zero"]);
+  assert.deepEqual([view.plain, view.noColor, view.topic], [true, true, "zero"]);
 }, {
   only: ["node", "deno"],
   why:
