@@ -50,6 +50,7 @@ export function researchStream(
   topic: string,
   options: ResearchStreamOptions,
 ): ReadableStream<Uint8Array> {
+  // Ours, not Hono's streamSSE: its body's cancel() returns before the flow and its model requests have ended (ours waits: disconnect.test.ts), and it pulls events ahead of a client that stopped reading (4 in a trial; ours none).
   const format: ResearchFormat = options.format === "sse" ? formatSse() : formatText();
   const events = researchEvents(topic, {
     llm: options.llm,
