@@ -1,10 +1,13 @@
 /**
  * The live page served at `GET /`: one HTML document, no build step. It POSTs to /research, reads
  * the Server-Sent Events with a stream reader, fills the four role panels as tokens arrive and
- * lights the graph's nodes while they run. Everything the model says is inserted as text.
+ * lights the graph's nodes while they run. What the model says is rendered as Markdown built from
+ * DOM nodes (routes/markdown.ts), so none of it can become markup or script.
  *
  * @module
  */
+
+import { MARKDOWN_SCRIPT } from "./markdown.ts";
 
 /** Node positions of the research graph, hand-laid for the inline SVG. */
 const NODES: { id: string; label: string; x: number; y: number }[] = [
@@ -50,6 +53,7 @@ function graphSvg(): string {
 }
 
 const SCRIPT = `
+${MARKDOWN_SCRIPT}
 const $ = (id) => document.getElementById(id);
 const roles = ["facts", "stats", "quotes", "answer"];
 let running = null;
@@ -64,7 +68,20 @@ function setNode(id, state) {
   const node = $("node-" + id);
   if (node) node.setAttribute("data-state", state);
 }
+// Each panel's text so far, rendered as Markdown (DOM nodes, never HTML) once per frame.
+const texts = new Map();
+const dirty = new Set();
+function render() {
+  for (const role of dirty) {
+    const body = $("panel-" + role).querySelector(".body");
+    const follow = body.scrollTop + body.clientHeight >= body.scrollHeight - 4;
+    body.replaceChildren(renderMarkdown(texts.get(role) ?? "", document));
+    if (follow) body.scrollTop = body.scrollHeight;
+  }
+  dirty.clear();
+}
 function reset() {
+  texts.clear();
   for (const role of roles) {
     const body = $("panel-" + role).querySelector(".body");
     body.textContent = "";
@@ -76,12 +93,14 @@ function reset() {
 function append(role, text) {
   const panel = $("panel-" + role);
   if (!panel) return;
-  const body = panel.querySelector(".body");
-  body.appendChild(document.createTextNode(text));
+  texts.set(role, (texts.get(role) ?? "") + text);
+  if (dirty.size === 0) requestAnimationFrame(render);
+  dirty.add(role);
   for (const other of roles) $("panel-" + other).classList.toggle("live", other === role);
-  body.scrollTop = body.scrollHeight;
 }
 function handle(event, data) {
+  // Anything but a token shows the panels as they are now, not a frame later.
+  if (event !== "chunk" && dirty.size) render();
   if (event === "chunk") append(data.role, data.text);
   else if (event === "node") setNode(data.id, data.state);
   else if (event === "answer") setStatus("answer ready");
@@ -272,10 +291,19 @@ export const PAGE_HTML = `<!doctype html>
   .panel h2 { margin: 0; padding: 10px 14px; font-size: 13px; text-transform: uppercase;
     letter-spacing: .06em; color: var(--muted); border-bottom: 1px solid var(--line); }
   .panel.live h2 { color: var(--run); }
-  .panel .body { padding: 12px 14px; white-space: pre-wrap; overflow-wrap: anywhere;
+  .panel .body { padding: 12px 14px; overflow-wrap: anywhere;
     overflow-y: auto; max-height: 320px; flex: 1; }
   #panel-answer { grid-column: 1 / -1; }
   #panel-answer .body { max-height: none; }
+  .body > :first-child { margin-top: 0; } .body > :last-child { margin-bottom: 0; }
+  .body p, .body ul, .body ol, .body blockquote, .body pre { margin: 0 0 .6em; }
+  .body ul, .body ol { padding-left: 1.3em; }
+  .body blockquote { border-left: 3px solid var(--line); padding-left: .8em; color: var(--muted); }
+  .body h3, .body h4, .body h5, .body h6 { font-size: 1em; margin: 0 0 .4em; }
+  .body code { font: .9em ui-monospace, SFMono-Regular, Menlo, monospace; background: #eef1f7;
+    border-radius: 4px; padding: 0 .25em; }
+  .body pre { white-space: pre-wrap; background: #eef1f7; border-radius: 6px; padding: .5em .7em; }
+  .body pre code { background: none; padding: 0; }
   @media (max-width: 800px) { .panels { grid-template-columns: 1fr; } }
 </style>
 </head>
