@@ -1,27 +1,42 @@
 /**
- * Adding an agent to the research flow: a class, a `registerActor`, an `addNode` and two
- * `addConnection`s (plus its topic). The synthesizer joins on whatever inports it declares, so a
- * fourth one gives its prompt a fourth section.
+ * Adding an agent to the research flow is data: one node and three edges (its finding to the
+ * synthesizer, its tokens to the logger, the topic to it), plus the synthesizer's list of inports
+ * to join on. The same lines added to `src/research/research.graph.json` make it part of the
+ * flow everywhere (CLI, HTTP, page).
  *
  * Run: `deno run -A examples/fourth_specialist.ts "the history of zero"` (offline model), or
  * `npx tsx examples/fourth_specialist.ts …`.
  *
  * @module
  */
-import { Message } from "reflow-edge";
+import type { Graph } from "reflow-edge";
 import { createOfflineModel, type LlmConfig } from "reflow-edge/llm";
-import { researchActors, researchNetwork, Specialist, Synthesizer } from "reflow-edge/research";
+import { researchActors, researchGraph, researchNetwork } from "reflow-edge/research";
 
-/** The new agent. */
-export class Historian extends Specialist {
-  override component = "historian";
-  roleLabel = "history";
-  role = "You are a historian. Give 3–5 dated events.";
-}
-
-/** The synthesizer, joining on a fourth finding. */
-export class Synthesizer4 extends Synthesizer {
-  override inports = ["facts", "stats", "quotes", "history"];
+/** The research graph plus a historian: a `tpl_specialist` node configured by its metadata. */
+export function graphWithHistorian(): Graph {
+  const graph = researchGraph();
+  graph.nodes.push({
+    id: "historian",
+    component: "tpl_specialist",
+    metadata: { roleLabel: "history", role: "You are a historian. Give 3–5 dated events." },
+  });
+  graph.edges.push(
+    {
+      from: { node: "historian", port: "finding" },
+      to: { node: "synth", port: "history" },
+      metadata: {},
+    },
+    {
+      from: { node: "historian", port: "chunk" },
+      to: { node: "logger", port: "chunk" },
+      metadata: {},
+    },
+  );
+  graph.initials.push({ to: { node: "historian", port: "topic" }, data: "", metadata: {} });
+  const synth = graph.nodes.find((n) => n.id === "synth")!;
+  synth.metadata.inports = ["facts", "stats", "quotes", "history"];
+  return graph;
 }
 
 /**
@@ -35,14 +50,7 @@ export async function researchWithHistorian(
 ): Promise<string> {
   let answer = "";
   const actors = researchActors({ llm, output }, (a) => (answer = a));
-  actors.tpl_synthesizer = () => new Synthesizer4(llm);
-  const net = researchNetwork(topic, actors);
-  // The four lines that add an agent:
-  net.registerActor("tpl_historian", () => new Historian(llm));
-  net.addNode("historian", "tpl_historian");
-  net.addConnection("historian", "finding", "synth", "history");
-  net.addConnection("historian", "chunk", "logger", "chunk");
-  net.addInitial("historian", "topic", Message.string(topic));
+  const net = researchNetwork(topic, actors, { graph: graphWithHistorian() });
   try {
     await net.start();
     await net.whenIdle({ timeoutMs: 120_000 });

@@ -14,10 +14,11 @@ import { validator } from "hono/validator";
 import * as z from "zod/mini";
 import { check } from "../src/schema.ts";
 import type { LlmConfig } from "../src/llm/config.ts";
+import { toGraphJson } from "../src/graph/write.ts";
 import { toMermaid } from "../src/mermaid.ts";
 import { researchGraph } from "../src/research/run_research.ts";
 import { bearerAuth } from "./auth.ts";
-import { PAGE_HTML } from "./page.ts";
+import { pageHtml } from "./page.ts";
 import { researchStream, type StreamFormat } from "./stream.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { Runs } from "../src/runs/runs.ts";
@@ -144,13 +145,15 @@ export function createApp(config: AppConfig): Hono {
     app.use("/graph", auth);
   }
 
-  app.get("/", (c) => c.html(PAGE_HTML, 200, { "Cache-Control": "no-cache" }));
+  // The page draws the same graph GET /graph serves.
+  const page = pageHtml(researchGraph());
+  app.get("/", (c) => c.html(page, 200, { "Cache-Control": "no-cache" }));
   app.get("/healthz", (c) => c.json({ ok: true, active: inFlight.size }));
 
   app.get("/graph", (c) => {
     const graph = researchGraph(c.req.query("topic") || undefined);
     if (c.req.query("format") === "mermaid") return c.text(toMermaid(graph));
-    return c.json(graph);
+    return c.json(toGraphJson(graph));
   });
 
   const stream = (

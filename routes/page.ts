@@ -7,35 +7,71 @@
  * @module
  */
 
+import type { Graph } from "../src/graph/model.ts";
 import { MARKDOWN_SCRIPT } from "./markdown.ts";
 
-/** Node positions of the research graph, hand-laid for the inline SVG. */
-const NODES: { id: string; label: string; x: number; y: number }[] = [
-  { id: "factual", label: "factual", x: 20, y: 14 },
-  { id: "statistician", label: "statistician", x: 20, y: 74 },
-  { id: "quoter", label: "quoter", x: 20, y: 134 },
-  { id: "synth", label: "synth", x: 240, y: 74 },
-  { id: "logger", label: "logger", x: 460, y: 14 },
-  { id: "sink", label: "sink", x: 460, y: 134 },
-];
 const W = 120;
 const H = 36;
-const EDGES: [string, string, string][] = [
-  ["factual", "synth", "finding"],
-  ["statistician", "synth", "finding"],
-  ["quoter", "synth", "finding"],
-  ["factual", "logger", "chunk"],
-  ["statistician", "logger", "chunk"],
-  ["quoter", "logger", "chunk"],
-  ["synth", "logger", "chunk"],
-  ["synth", "sink", "answer"],
-];
+const PAD = 14;
 
-function graphSvg(): string {
-  const at = (id: string) => NODES.find((n) => n.id === id)!;
-  const edges = EDGES.map(([from, to]) => {
-    const a = at(from);
-    const b = at(to);
+/**
+ * Where each node is drawn: its metadata `x`/`y` (as Zeal, NoFlo and Flowhub store them) when
+ * every node has them, else a layered layout (a node one layer right of everything feeding it).
+ */
+export function layout(graph: Graph): Map<string, { x: number; y: number }> {
+  const at = new Map<string, { x: number; y: number }>();
+  const placed = graph.nodes.every((n) =>
+    typeof n.metadata.x === "number" && Number.isFinite(n.metadata.x) &&
+    typeof n.metadata.y === "number" && Number.isFinite(n.metadata.y)
+  );
+  if (placed) {
+    for (const n of graph.nodes) {
+      at.set(n.id, { x: n.metadata.x as number, y: n.metadata.y as number });
+    }
+    return at;
+  }
+  // Longest path from a source, bounded so that cycles end (a node is at most nodes-1 layers in).
+  const layer = new Map(graph.nodes.map((n) => [n.id, 0]));
+  for (let round = 0; round < graph.nodes.length; round++) {
+    let moved = false;
+    for (const e of graph.edges) {
+      const next = (layer.get(e.from.node) ?? 0) + 1;
+      if (
+        e.from.node !== e.to.node && next > (layer.get(e.to.node) ?? 0) && next < graph.nodes.length
+      ) {
+        layer.set(e.to.node, next);
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  const rows = new Map<number, number>();
+  for (const n of graph.nodes) {
+    const l = layer.get(n.id) ?? 0;
+    const row = rows.get(l) ?? 0;
+    rows.set(l, row + 1);
+    at.set(n.id, { x: PAD + l * (W + 100), y: PAD + row * (H + 24) });
+  }
+  return at;
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The graph as an inline SVG: one box per node (`id="node-<id>"`), one curve per connection. */
+export function graphSvg(graph: Graph): string {
+  const at = layout(graph);
+  const xs = [...at.values()].map((p) => p.x);
+  const ys = [...at.values()].map((p) => p.y);
+  const minX = Math.min(0, ...xs) - PAD;
+  const minY = Math.min(0, ...ys) - PAD;
+  const width = Math.max(...xs, 0) + W + PAD - minX;
+  const height = Math.max(...ys, 0) + H + PAD - minY;
+  const edges = graph.edges.map((e) => {
+    const a = at.get(e.from.node);
+    const b = at.get(e.to.node);
+    if (!a || !b) return "";
     const x1 = a.x + W;
     const y1 = a.y + H / 2;
     const x2 = b.x;
@@ -43,11 +79,17 @@ function graphSvg(): string {
     const mx = (x1 + x2) / 2;
     return `<path class="edge" d="M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}"/>`;
   }).join("");
-  const nodes = NODES.map((n) =>
-    `<g class="node" id="node-${n.id}" data-state="idle"><rect x="${n.x}" y="${n.y}" width="${W}" height="${H}" rx="8"/>` +
-    `<text x="${n.x + W / 2}" y="${n.y + H / 2 + 5}">${n.label}</text></g>`
-  ).join("");
-  return `<svg id="graph" viewBox="0 0 600 184" role="img" aria-label="research graph">` +
+  const nodes = graph.nodes.map((n) => {
+    const p = at.get(n.id)!;
+    const label = String(n.metadata.label ?? n.metadata.title ?? n.id);
+    return `<g class="node" id="node-${
+      escape(n.id)
+    }" data-state="idle"><rect x="${p.x}" y="${p.y}" width="${W}" height="${H}" rx="8"/>` +
+      `<text x="${p.x + W / 2}" y="${p.y + H / 2 + 5}">${escape(label)}</text></g>`;
+  }).join("");
+  return `<svg id="graph" viewBox="${minX} ${minY} ${width} ${height}" role="img" aria-label="${
+    escape(graph.name || "flow")
+  } graph">` +
     `<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>` +
     `${edges}${nodes}</svg>`;
 }
@@ -249,8 +291,9 @@ $("form").addEventListener("submit", (e) => {
 });
 `;
 
-/** The page's HTML. */
-export const PAGE_HTML = `<!doctype html>
+/** The page's HTML, drawing `graph` (the research graph that GET /graph serves). */
+export const pageHtml = (graph: Graph): string =>
+  `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -319,7 +362,7 @@ export const PAGE_HTML = `<!doctype html>
     <a id="share" href="#" target="_blank" rel="noopener" hidden>share this run</a>
   </form>
   <div id="error" role="alert" hidden></div>
-  <div id="graph-card" class="card">${graphSvg()}</div>
+  <div id="graph-card" class="card">${graphSvg(graph)}</div>
   <div class="panels">
     <section class="card panel" id="panel-facts"><h2>Facts</h2><div class="body"></div></section>
     <section class="card panel" id="panel-stats"><h2>Stats</h2><div class="body"></div></section>

@@ -25,12 +25,20 @@ export interface ActorContext {
   /** Which attempt this is: 1, then 2… when the node's `retry` metadata re-runs a failed tick. */
   readonly attempt: number;
   /**
-   * Flushes a packet downstream now; resolves when every connection accepted it. A full connection
-   * makes this wait: that is the backpressure.
+   * For inputs that came in on an addressable (array) inport: the index they arrived on, by
+   * port (`ctx.indexes.in === 1` for a packet that came through `IN[1]`).
    */
-  send(packet: Packet): Promise<void>;
+  readonly indexes: Readonly<Record<string, number>>;
+  /** The indexes connected to an addressable port (inport or outport), ascending. */
+  attached(port: string): number[];
+  /**
+   * Flushes a packet downstream now; resolves when every connection accepted it. A full connection
+   * makes this wait: that is the backpressure. On an addressable outport, `index` chooses the one
+   * connection slot the packet goes to (required there; see {@link SendOptions}).
+   */
+  send(packet: Packet, options?: SendOptions): Promise<void>;
   /** Ends the tick with its final packet. A second call in the same tick throws. */
-  done(outputs?: Packet): void;
+  done(outputs?: Packet, options?: SendOptions): void;
   /**
    * True when someone listens to network events of this type. Check it before building an
    * event, so that a network nobody observes pays nothing.
@@ -50,14 +58,29 @@ export interface ActorContext {
   report(event: ActorEventInit): void;
 }
 
+/** Where a packet goes on addressable (array) outports. */
+export interface SendOptions {
+  /**
+   * The slot of every addressable outport in the packet: only the connections attached at that
+   * index get it (none attached: it is dropped, as in NoFlo). Required for addressable outports,
+   * refused for the others.
+   */
+  index?: number;
+}
+
 /** The shape the network runs: ports and a `run` per tick. */
 export interface ActorLike {
   readonly inports: readonly string[];
   readonly outports: readonly string[];
   /** Fire only when every inport holds a packet, taking one from each. */
   readonly awaitAllInports?: boolean;
-  /** Optional component name, shown in events and graph exports. */
+  /** Optional component name, shown in events. */
   readonly component?: string;
+  /**
+   * Ports (inports or outports) that are addressable, as NoFlo's array ports: each connection
+   * has an index, a send names the index it goes to, and a tick learns the index it came from.
+   */
+  readonly addressable?: readonly string[];
   run(ctx: ActorContext): unknown;
 }
 
@@ -80,13 +103,17 @@ export abstract class Actor implements ActorLike {
   outports: readonly string[] = [];
   awaitAllInports = false;
   component?: string;
+  addressable?: readonly string[];
   abstract run(ctx: ActorContext): unknown;
 }
 
 /** A class whose instances are actors. */
 export type ActorClass = new () => ActorLike;
-/** A function that makes a fresh actor for each node. */
-export type ActorFactory = () => ActorLike;
+/**
+ * A function that makes a fresh actor for each node; it gets the node's metadata (its
+ * `ctx.config`), so that one component can be configured per node from the graph.
+ */
+export type ActorFactory = (config: Readonly<Record<string, unknown>>) => ActorLike;
 /**
  * What `registerActor` accepts: a class or a factory (a fresh instance per node) or an instance
  * (usable by one node only, so that two nodes never share state by accident).

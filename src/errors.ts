@@ -14,9 +14,33 @@ export class TickTimeoutError extends Error {
   }
 }
 
-/** The wiring is wrong: unknown template, node or port, duplicate id, use after start. */
+/** Which argument of a wiring call a {@link NetworkError} is about. */
+export type WiringField =
+  | "id"
+  | "template"
+  | "metadata"
+  | "from"
+  | "outport"
+  | "fromIndex"
+  | "to"
+  | "inport"
+  | "toIndex"
+  | "capacity"
+  | "node"
+  | "port"
+  | "index"
+  | "message";
+
+/**
+ * The wiring is wrong: unknown template, node or port, duplicate id, bad index or capacity, use
+ * after start. `field` names the argument at fault and `detail` says what is wrong with it
+ * without the call, so that a graph loader can put its own JSON path in front.
+ */
 export class NetworkError extends Error {
   override name = "NetworkError";
+  constructor(message: string, readonly field?: WiringField, readonly detail?: string) {
+    super(message);
+  }
 }
 
 /** The network was shut down while something waited on it. */

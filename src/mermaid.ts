@@ -1,27 +1,19 @@
-import { parseGraph } from "./graph.ts";
-import type { Network } from "./network.ts";
-
-interface View {
-  nodes: string[];
-  edges: { from: string; outport: string; to: string }[];
-  initials: { node: string; port: string }[];
-}
+import type { Graph, GraphPortRef } from "./graph/model.ts";
 
 /**
- * Draws a network, or a graph JSON, as a Mermaid `flowchart` in the style of Reflow's docs:
- * initial packets as rounded nodes named after their port, edges labelled with the outport.
+ * Draws a graph as a Mermaid `flowchart` in the style of Reflow's docs: initial packets as rounded
+ * nodes named after their port, edges labelled with the outport (and its index, `out[1]`).
  *
  * @example
  * ```ts
- * toMermaid(net);
+ * toMermaid(net.describe()); // or toMermaid(parseGraph(json))
  * // flowchart LR
  * //   topic([topic])
  * //   topic --> factual[factual]
  * //   factual -->|finding| synth[synth]
  * ```
  */
-export function toMermaid(source: Network | unknown, direction: "LR" | "TD" = "LR"): string {
-  const view = isNetwork(source) ? networkView(source) : graphView(source);
+export function toMermaid(graph: Graph, direction: "LR" | "TD" = "LR"): string {
   const ids = new Map<string, string>();
   const used = new Set<string>();
   const idOf = (name: string) => {
@@ -46,7 +38,7 @@ export function toMermaid(source: Network | unknown, direction: "LR" | "TD" = "L
     return `${id}[${label(name)}]`;
   };
   const sources = new Map<string, string>();
-  for (const { port } of view.initials) {
+  for (const { to: { port } } of graph.initials) {
     if (!sources.has(port)) {
       const id = idOf(`iip:${port}`);
       sources.set(port, id);
@@ -54,43 +46,22 @@ export function toMermaid(source: Network | unknown, direction: "LR" | "TD" = "L
     }
   }
   const fed = new Set<string>();
-  for (const { node: target, port } of view.initials) {
+  for (const { to: { node: target, port } } of graph.initials) {
     // Several packets to one port draw as one edge: the diagram shows wiring, not traffic.
     const key = `${port}\n${target}`;
     if (fed.has(key)) continue;
     fed.add(key);
     lines.push(`  ${sources.get(port)} --> ${node(target)}`);
   }
-  for (const e of view.edges) {
-    lines.push(`  ${node(e.from)} -->|${label(e.outport)}| ${node(e.to)}`);
+  for (const e of graph.edges) {
+    lines.push(`  ${node(e.from.node)} -->|${label(portLabel(e.from))}| ${node(e.to.node)}`);
   }
-  for (const name of view.nodes) if (!drawn.has(name)) lines.push(`  ${node(name)}`);
+  for (const { id } of graph.nodes) if (!drawn.has(id)) lines.push(`  ${node(id)}`);
   return lines.join("\n") + "\n";
 }
 
-function isNetwork(value: unknown): value is Network {
-  return typeof (value as Network)?.describeNodes === "function";
-}
-
-function networkView(net: Network): View {
-  return {
-    nodes: net.describeNodes().map((n) => n.id),
-    edges: net.describeConnections().map((c) => ({ from: c.from, outport: c.outport, to: c.to })),
-    initials: net.describeInitials().map((i) => ({ node: i.node, port: i.port })),
-  };
-}
-
-function graphView(graph: unknown): View {
-  const spec = parseGraph(graph);
-  return {
-    nodes: Object.keys(spec.processes),
-    edges: spec.connections.map((c) => ({
-      from: c.from.node,
-      outport: c.from.port,
-      to: c.to.node,
-    })),
-    initials: spec.initials.map((i) => ({ node: i.to.node, port: i.to.port })),
-  };
+function portLabel(ref: GraphPortRef): string {
+  return ref.index === undefined ? ref.port : `${ref.port}[${ref.index}]`;
 }
 
 /** Quotes a label when Mermaid would read its characters as syntax. */

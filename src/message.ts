@@ -1,6 +1,6 @@
 import * as z from "zod/mini";
-import { check } from "./schema.ts";
 import { describe } from "./errors.ts";
+import { issueMessage } from "./issues.ts";
 
 /** Plain JSON, the payload of every message variant but `Bytes` and `Encoded`. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -148,6 +148,20 @@ export type WireMessage = z.infer<typeof WireMessageSchema>;
  * ```
  */
 export function messageFromWire(value: unknown, where = "message"): Message {
+  const message = fromWire(value, where);
+  checked.add(message);
+  return message;
+}
+
+/** Messages that came out of {@link messageFromWire}: checking them again would change nothing. */
+const checked = new WeakSet<Message>();
+
+/** Whether `message` is one {@link messageFromWire} returned (so it needs no second check). */
+export function isCheckedMessage(message: unknown): boolean {
+  return typeof message === "object" && message !== null && checked.has(message as Message);
+}
+
+function fromWire(value: unknown, where: string): Message {
   // The schema recurses once per level, so where the stack runs out depends on the runtime and
   // on how deep the caller already is; a fixed limit keeps the answer the same everywhere.
   if (nestedDeeperThan(value, MAX_WIRE_DEPTH)) {
@@ -155,7 +169,8 @@ export function messageFromWire(value: unknown, where = "message"): Message {
   }
   let parsed: ReturnType<typeof WireMessageSchema.safeParse>;
   try {
-    parsed = check(WireMessageSchema, value);
+    // Our wording (src/issues.ts): a graph's IIP or a request's message fault reads the same.
+    parsed = WireMessageSchema.safeParse(value, { error: issueMessage, reportInput: true });
   } catch (error) {
     // Not expected below the depth limit; still, nothing but the documented TypeError escapes.
     throw new TypeError(`${where}.data: cannot be checked (${(error as Error)?.message})`);

@@ -13,10 +13,11 @@ export {
   type ActorContext,
   type ActorFactory,
   type ActorLike,
+  type SendOptions,
 } from "./actor.ts";
 export { type ActorTemplate, defineActor } from "./actor.ts";
 export { DEFAULT_CAPACITY } from "./connection.ts";
-export { ActorError, NetworkError, TickTimeoutError } from "./errors.ts";
+export { ActorError, NetworkError, TickTimeoutError, type WiringField } from "./errors.ts";
 export type * from "./events.ts";
 export {
   isMessage,
@@ -32,22 +33,27 @@ export {
   WireMessageSchema,
 } from "./message.ts";
 export {
-  type ConnectionInfo,
   type ConnectionOptions,
-  type InitialInfo,
+  type InitialOptions,
   Network,
   type NetworkOptions,
-  type NodeInfo,
   type Waiting,
 } from "./network.ts";
 export type { NodeMetadata } from "./node.ts";
 export {
+  type Graph,
+  type GraphEdge,
   GraphError,
+  type GraphExportedPort,
+  type GraphGroup,
+  type GraphInitial,
   type GraphIssue,
-  type GraphSpec,
+  type GraphNode,
+  type GraphPortRef,
   initialMessage,
   loadGraph,
   parseGraph,
+  type ReflowEnd,
   type ReflowGraphJson,
   toGraphJson,
 } from "./graph.ts";

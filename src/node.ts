@@ -1,7 +1,8 @@
-import type { ActorContext, ActorLike } from "./actor.ts";
+import type { ActorContext, ActorLike, SendOptions } from "./actor.ts";
 import type { ActorEvent, ActorEventInit } from "./events.ts";
 import { NetworkError, TickTimeoutError } from "./errors.ts";
 import { isMessage, type Message, type Packet } from "./message.ts";
+import { portFault } from "./wiring.ts";
 
 /** Node metadata the runtime itself reads; everything else is the actor's `ctx.config`. */
 export interface NodeMetadata {
@@ -45,6 +46,10 @@ export interface OutEdge {
   readonly fromPort: string;
   readonly to: NodeRunner;
   readonly toPort: string;
+  /** The slot on an addressable outport (undefined on the others). */
+  readonly fromIndex: number | undefined;
+  /** The slot on an addressable inport (undefined on the others). */
+  readonly toIndex: number | undefined;
   writer: WritableStreamDefaultWriter<Message>;
   /** Packets the connection holds before a write has to wait for its consumer. */
   readonly capacity: number;
@@ -63,6 +68,8 @@ interface Waiting {
   resolve: () => void;
   /** The connection it came by; undefined for initial packets. */
   edge: OutEdge | undefined;
+  /** The index it arrived on, on an addressable inport. */
+  index: number | undefined;
   /** When it was written, network-wide. */
   seq: number;
   taken: boolean;
@@ -77,6 +84,8 @@ export class NodeRunner {
   readonly outs = new Map<string, OutEdge[]>();
   /** The connections that feed it. */
   readonly ins: OutEdge[] = [];
+  /** The actor's addressable (array) ports, if it has any. */
+  readonly addressable: ReadonlySet<string> | undefined;
   readonly timeoutMs: number;
   readonly retries: number;
   readonly retryDelayMs: number;
@@ -98,6 +107,7 @@ export class NodeRunner {
     readonly net: Scheduler,
   ) {
     for (const port of actor.outports) this.outs.set(port, []);
+    if (actor.addressable?.length) this.addressable = new Set(actor.addressable);
     if (actor.awaitAllInports) {
       this.queues = new Map(actor.inports.map((p) => [p, []]));
     }
@@ -111,10 +121,16 @@ export class NodeRunner {
    * Hands a packet to the node. Resolves when the tick that consumed it ended, so that the
    * connection it came from does not read the next one before: the queue stays in the stream.
    */
-  accept(port: string, message: Message, edge: OutEdge | undefined, seq: number): Promise<void> {
+  accept(
+    port: string,
+    message: Message,
+    edge: OutEdge | undefined,
+    seq: number,
+    index = edge?.toIndex,
+  ): Promise<void> {
     if (this.queues) {
       return new Promise((resolve) => {
-        const w: Waiting = { port, message, resolve, edge, seq, taken: false };
+        const w: Waiting = { port, message, resolve, edge, index, seq, taken: false };
         this.queues!.get(port)!.push(w);
         // Fire first (next() tracks the tick it starts), then settle: settling first would let
         // the count touch zero, and whenIdle() resolve, just before the tick this packet completes.
@@ -129,14 +145,18 @@ export class NodeRunner {
       });
     }
     if (!this.running && this.waiting.length === 0 && !this.behind(seq)) {
-      return this.runTick({ [port]: message }, undefined);
+      return this.runTick(
+        { [port]: message },
+        undefined,
+        index === undefined ? undefined : { [port]: index },
+      );
     }
     return new Promise((resolve) => {
       // Kept in write order; packets mostly arrive in it, so this rarely moves anything.
       const waiting = this.waiting;
       let at = waiting.length;
       while (at > 0 && waiting[at - 1].seq > seq) at--;
-      waiting.splice(at, 0, { port, message, resolve, edge, seq, taken: false });
+      waiting.splice(at, 0, { port, message, resolve, edge, index, seq, taken: false });
       this.next();
     });
   }
@@ -180,33 +200,43 @@ export class NodeRunner {
     if (this.queues) {
       for (const queue of this.queues.values()) if (queue.length === 0) return;
       const inputs: Packet = {};
+      let indexes: Record<string, number> | undefined;
       const taken: Waiting[] = [];
       this.net.track(1);
       for (const [port, queue] of this.queues) {
         const w = queue.shift()!;
         w.taken = true;
         inputs[port] = w.message;
+        if (w.index !== undefined) (indexes ??= {})[port] = w.index;
         taken.push(w);
         if (w.edge?.held) {
           w.edge.held = false;
           this.net.track(w.edge.seqs.length);
         }
       }
-      this.runTick(inputs, taken);
+      this.runTick(inputs, taken, indexes);
       return;
     }
     const w = this.waiting[0];
     if (w === undefined || this.behind(w.seq)) return; // that pump's accept() calls next() again
     this.waiting.shift();
-    this.runTick({ [w.port]: w.message }, w);
+    this.runTick(
+      { [w.port]: w.message },
+      w,
+      w.index === undefined ? undefined : { [w.port]: w.index },
+    );
   }
 
-  private async runTick(inputs: Packet, consumed: Waiting | Waiting[] | undefined): Promise<void> {
+  private async runTick(
+    inputs: Packet,
+    consumed: Waiting | Waiting[] | undefined,
+    indexes: Record<string, number> | undefined,
+  ): Promise<void> {
     this.running = true;
-    if (!this.plain) await this.tick(inputs);
+    if (!this.plain) await this.tick(inputs, indexes);
     else if (!this.net.stopped) {
       // The hot path, flattened: one async frame per tick when there is no timeout or retry.
-      const ctx = new TickContext(this, inputs, 1);
+      const ctx = new TickContext(this, inputs, 1, indexes);
       if (this.net.listening) this.net.tickStarted(this, 1);
       try {
         const result = this.actor.run(ctx) as Promise<void> | undefined;
@@ -230,10 +260,10 @@ export class NodeRunner {
     this.net.settle(1);
   }
 
-  private async tick(inputs: Packet): Promise<void> {
+  private async tick(inputs: Packet, indexes: Record<string, number> | undefined): Promise<void> {
     for (let attempt = 1;; attempt++) {
       if (this.net.stopped) return;
-      const ctx = new TickContext(this, inputs, attempt);
+      const ctx = new TickContext(this, inputs, attempt, indexes);
       if (this.net.listening) this.net.tickStarted(this, attempt);
       try {
         await (this.timeoutMs > 0 ? this.invokeWithTimeout(ctx) : this.invoke(ctx));
@@ -276,17 +306,22 @@ export class NodeRunner {
     });
   }
 
-  /** Writes a packet to every connection of its ports; validates the whole packet first. */
-  emit(packet: Packet): Promise<void> {
+  /**
+   * Writes a packet to every connection of its ports (on an addressable port, to the connections
+   * at `index`); validates the whole packet first.
+   */
+  emit(packet: Packet, index?: number): Promise<void> {
     for (const port in packet) {
       if (!this.outs.has(port)) {
         return Promise.reject(
           new NetworkError(
-            `node "${this.id}" has no outport "${port}" (outports: ${
-              [...this.outs.keys()].join(", ") || "none"
-            })`,
+            `node "${this.id}" ${portFault(this.id, "outport", port, this.actor.outports)}`,
           ),
         );
+      }
+      if (this.addressable !== undefined || index !== undefined) {
+        const fault = this.indexFault(port, index);
+        if (fault) return Promise.reject(new NetworkError(fault, "index"));
       }
       if (!isMessage(packet[port])) {
         return Promise.reject(
@@ -303,10 +338,12 @@ export class NodeRunner {
       const edges = this.outs.get(port)!;
       const message = packet[port];
       const seq = this.net.seq++;
+      let copies = 0;
       for (let i = 0; i < edges.length; i++) {
         const edge = edges[i];
+        if (index !== undefined && edge.fromIndex !== index) continue;
         // Each copy after the first is cloned so that no consumer sees another's mutations.
-        const copy = i === 0 ? message : cloneMessage(message);
+        const copy = copies++ === 0 ? message : cloneMessage(message);
         edge.seqs.push(seq);
         if (!edge.held) this.net.track(1);
         if (this.net.tracing) this.net.sent(edge, copy);
@@ -325,6 +362,38 @@ export class NodeRunner {
     if (all) return Promise.all(all).then(noop);
     return single ?? ACCEPTED;
   }
+
+  /** What is wrong with sending on `port` at `index`, if anything (one wording, here). */
+  private indexFault(port: string, index: number | undefined): string | undefined {
+    const addressable = this.addressable?.has(port) ?? false;
+    if (index === undefined) {
+      if (!addressable) return undefined;
+      return `node "${this.id}": outport "${port}" is addressable: send to one index, ` +
+        `e.g. ctx.send({ ${port}: message }, { index: 0 }) (attached: ${
+          this.attached(port).join(", ") || "none"
+        })`;
+    }
+    if (!addressable) {
+      return `node "${this.id}": outport "${port}" is not addressable, so a send cannot name ` +
+        `index ${index}`;
+    }
+    if (!Number.isSafeInteger(index) || index < 0) {
+      return `node "${this.id}": index must be a whole number ≥ 0, got ${index}`;
+    }
+    return undefined;
+  }
+
+  /** The indexes connected to an addressable port, ascending. */
+  attached(port: string): number[] {
+    const found = new Set<number>();
+    for (const e of this.outs.get(port) ?? []) {
+      if (e.fromIndex !== undefined) found.add(e.fromIndex);
+    }
+    for (const e of this.ins) {
+      if (e.toPort === port && e.toIndex !== undefined) found.add(e.toIndex);
+    }
+    return [...found].sort((a, b) => a - b);
+  }
 }
 
 class TickContext implements ActorContext {
@@ -334,12 +403,20 @@ class TickContext implements ActorContext {
   private finished = false;
   private doneCalled = false;
 
+  readonly indexes: Readonly<Record<string, number>>;
+
   constructor(
     private readonly node: NodeRunner,
     readonly inputs: Readonly<Record<string, Message>>,
     readonly attempt: number,
+    indexes: Record<string, number> | undefined,
   ) {
     this.signal = node.net.signal;
+    this.indexes = indexes ?? NO_INDEXES;
+  }
+
+  attached(port: string): number[] {
+    return this.node.attached(port);
   }
 
   get nodeId(): string {
@@ -360,16 +437,16 @@ class TickContext implements ActorContext {
     }
   }
 
-  send(packet: Packet): Promise<void> {
+  send(packet: Packet, options?: SendOptions): Promise<void> {
     if (this.finished) {
       return Promise.reject(
         new NetworkError(`node "${this.node.id}": send() after its tick ended`),
       );
     }
-    return this.node.emit(packet);
+    return this.node.emit(packet, options?.index);
   }
 
-  done(outputs?: Packet): void {
+  done(outputs?: Packet, options?: SendOptions): void {
     if (this.doneCalled) {
       throw new NetworkError(`node "${this.node.id}": done() called twice in one tick`);
     }
@@ -379,7 +456,7 @@ class TickContext implements ActorContext {
     this.doneCalled = true;
     if (outputs) {
       this.outputs = outputs;
-      const written = this.node.emit(outputs);
+      const written = this.node.emit(outputs, options?.index);
       if (written === ACCEPTED) return;
       this.pendingDone = written;
       // Awaited after run returns; this keeps a rejection while run is still busy from being
@@ -413,6 +490,8 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 function noop(): void {}
+
+const NO_INDEXES: Readonly<Record<string, number>> = Object.freeze({});
 
 /** What `emit` returns when every connection took its packet at once: nothing to wait for. */
 const ACCEPTED: Promise<void> = Promise.resolve();

@@ -250,7 +250,7 @@ test(
       pacing: { stats: { firstTokenDelayMs: 60_000 } },
     });
     const graph = researchGraph();
-    graph.processes.statistician.metadata = { timeoutMs: 150 };
+    graph.nodes.find((n) => n.id === "statistician")!.metadata = { timeoutMs: 150 };
     const error = await runResearch("the history of zero", {
       llm: { fetch: model.fetch, apiKey: SENTINEL_KEY, maxRetries: 0 },
       graph,

@@ -82,23 +82,44 @@ test("loads the fbp-graph / NoFlo form from JSON text, with defaults and case-in
   assert.deepEqual(seen, ["ZERO", "ONE"]);
 });
 
-test("exports Reflow's form, which loads back to the same graph", () => {
+test("exports Reflow's loader form (what Graph::load requires), which loads back to the same graph", () => {
   const net = loadGraph(fbpGraph, actors([]));
-  const json = toGraphJson(net, "pipeline");
+  const graph = net.describe();
+  assert.equal(graph.name, "pipeline");
+  // Port names as the actors declare them (the graph is case-insensitive: "OUT" is "out").
+  assert.deepEqual(graph.edges, [{
+    from: { node: "up", port: "out" },
+    to: { node: "out", port: "in" },
+    metadata: {},
+  }]);
+  assert.deepEqual(graph.initials.map((i) => i.data), ["zero", "one"]);
+  const json = toGraphJson(graph);
   assert.equal(json.properties.name, "pipeline");
-  assert.deepEqual(json.processes.up, { component: "upper", metadata: {} });
+  // Every field of Reflow's GraphEdge / GraphNode that its serde requires (types.rs).
+  assert.deepEqual(json.processes.up, { id: "up", component: "upper", metadata: {} });
   assert.deepEqual(json.connections[0], {
-    from: { nodeId: "up", portName: "out" },
-    to: { nodeId: "out", portName: "in" },
+    from: {
+      portName: "out",
+      portId: "out",
+      nodeId: "up",
+      expose: false,
+      portType: { type: "any" },
+    },
+    to: { portName: "in", portId: "in", nodeId: "out", expose: false, portType: { type: "any" } },
     metadata: {},
   });
+  // An IIP as Reflow's exporter writes it: an all-empty `from`, the value itself as `data`.
   assert.deepEqual(json.connections[1], {
-    to: { nodeId: "up", portName: "in" },
-    data: { type: "String", data: "zero" },
+    from: { portName: "", portId: "", nodeId: "", expose: false, portType: { type: "any" } },
+    to: { portName: "in", portId: "in", nodeId: "up", expose: false, portType: { type: "any" } },
+    data: "zero",
     metadata: {},
   });
-  const again = toGraphJson(loadGraph(JSON.parse(JSON.stringify(json)), actors([])), "pipeline");
-  assert.deepEqual(again, json);
+  const again = loadGraph(JSON.parse(JSON.stringify(json)), actors([])).describe();
+  assert.deepEqual(again, graph);
+  assert.deepEqual(parseGraph(json), graph);
+  // The model itself loads too, already parsed.
+  assert.deepEqual(loadGraph(graph, actors([])).describe(), graph);
 });
 
 /** Loads `graph` and returns the faults it reports. */
@@ -142,16 +163,20 @@ test("validation: unknown nodes and undeclared ports, every fault at once", () =
   assert.match(issues[3].message, /unknown node "ghost"/);
 });
 
-test("validation: duplicate node ids, in JSON text and by case", () => {
+test("validation: duplicate node ids in JSON text; ids differing only in case are two nodes", () => {
   const text = `{"processes": {"up": {"component": "upper"}, "up": {"component": "collect"}}}`;
   assert.throws(() => parseGraph(text), (e: unknown) => {
     assert.ok(e instanceof GraphError);
     assert.deepEqual(e.issues, [{ path: "$.processes.up", message: `duplicate key "up"` }]);
     return true;
   });
-  const issues = faults({ processes: { up: { component: "upper" }, UP: { component: "upper" } } });
-  assert.equal(issues[0].path, "$.processes.UP");
-  assert.match(issues[0].message, /duplicate node id "UP"/);
+  // As in NoFlo and Reflow, node ids are exact; caseSensitive is about port names only.
+  const net = loadGraph({
+    processes: { up: { component: "upper" }, UP: { component: "upper" } },
+    connections: [{ src: { process: "up", port: "out" }, tgt: { process: "UP", port: "in" } }],
+  }, actors([]));
+  assert.deepEqual(net.describe().nodes.map((n) => n.id), ["up", "UP"]);
+  assert.deepEqual(net.describe().edges.map((e) => [e.from.node, e.to.node]), [["up", "UP"]]);
 });
 
 test("validation: bad message shapes in initial packets, bad capacity, bad metadata", () => {
@@ -168,11 +193,11 @@ test("validation: bad message shapes in initial packets, bad capacity, bad metad
       },
     ],
   });
-  assert.equal(issues[0].path, "$.processes.up");
+  assert.equal(issues[0].path, "$.processes.up.metadata");
   assert.match(issues[0].message, /metadata.timeoutMs must be a number/);
   assert.equal(issues[1].path, "$.connections[1].from.portName");
   assert.equal(issues[2].path, "$.connections[0].data");
-  assert.match(issues[2].message, /expected number/);
+  assert.match(issues[2].message, /expected a number, got the string "seven"/);
   const cap = faults({
     processes: { up: { component: "upper" }, out: { component: "collect" } },
     connections: [{
@@ -198,7 +223,7 @@ test("validation: shape errors carry JSON paths; not JSON and not an object are 
 test("toMermaid draws the network like the seed's diagram", () => {
   const net = loadGraph(reflowGraph, actors([]));
   assert.equal(
-    toMermaid(net),
+    toMermaid(net.describe()),
     [
       "flowchart LR",
       "  iip_in([in])",
@@ -208,13 +233,13 @@ test("toMermaid draws the network like the seed's diagram", () => {
     ].join("\n"),
   );
   // The same drawing straight from the JSON, and ids Mermaid would misread get quoted labels.
-  assert.equal(toMermaid(reflowGraph), toMermaid(net));
-  const odd = toMermaid({
+  assert.equal(toMermaid(parseGraph(reflowGraph)), toMermaid(net.describe()));
+  const odd = toMermaid(parseGraph({
     processes: { "my node": { component: "x" }, end: { component: "y" } },
     connections: [{
       src: { process: "my node", port: "out" },
       tgt: { process: "end", port: "in" },
     }],
-  });
+  }));
   assert.match(odd, /my_node\[my node\] -->\|out\| end_2\[end\]/);
 });

@@ -16,6 +16,7 @@ import {
   runResearch,
 } from "../src/research/mod.ts";
 import { researchWithHistorian } from "../examples/fourth_specialist.ts";
+import { toGraphJson } from "../src/mod.ts";
 import { deferred, test } from "./harness.ts";
 import { serve } from "./serve.ts";
 
@@ -161,16 +162,26 @@ test("the logger writes seed-format role-tagged text; nothing lost or doubled", 
   }
 });
 
-test("the graph JSON runs the same as the graph wired in code", async () => {
+test("the research flow is research.graph.json, in any form; the topic goes to the topic ports", async () => {
   const { served, llm } = await model();
   try {
-    const inCode = (await runResearch(TOPIC, { llm })).answer;
-    const fromJson = (await runResearch(TOPIC, { llm, graph: JSON.stringify(researchGraph()) }))
-      .answer;
+    const standard = (await runResearch(TOPIC, { llm })).answer;
+    const asJson = JSON.stringify(toGraphJson(researchGraph("something else")));
+    const fromJson = (await runResearch(TOPIC, { llm, graph: asJson })).answer;
     const otherTopic = (await runResearch("tea", { llm, graph: researchGraph() })).answer;
-    assert.equal(fromJson, inCode);
-    assert.notEqual(otherTopic, inCode);
-    assert.equal(researchGraph("tea").connections.filter((c) => "data" in c).length, 3);
+    assert.equal(fromJson, standard);
+    assert.notEqual(otherTopic, standard);
+    const tea = researchGraph("tea");
+    assert.deepEqual(
+      tea.initials.map((i) => `${i.to.node}.${i.to.port}=${i.data}`),
+      ["factual.topic=tea", "statistician.topic=tea", "quoter.topic=tea"],
+    );
+    // A graph with nowhere to put the topic is refused, naming why.
+    const noTopic = { ...tea, initials: [] };
+    await assert.rejects(
+      runResearch(TOPIC, { llm, graph: noTopic }),
+      /no initial packet goes to a port named "topic"/,
+    );
   } finally {
     await served.close();
   }
@@ -317,7 +328,7 @@ test("continue: the synthesizer gets what arrived plus an error note", async () 
   }
 });
 
-test("a fourth specialist joins with four lines of wiring (examples/fourth_specialist.ts)", async () => {
+test("a fourth specialist is one node and three edges in data (examples/fourth_specialist.ts)", async () => {
   const offline = createOfflineModel();
   const prompts: string[] = [];
   // Observe what the model is asked, then let the real offline model answer.
@@ -341,6 +352,7 @@ test("a fourth specialist joins with four lines of wiring (examples/fourth_speci
   assert.match(synthPrompt, /^Combine these four perspectives/);
   assert.match(synthPrompt, /\n## History\n\S/);
   assert.equal(prompts.length, 5);
+  assert.equal(prompts.filter((p) => p === `Topic: ${TOPIC}`).length, 4, "four specialists");
   assert.equal(answer, offlineReply("answer", "", synthPrompt));
 });
 

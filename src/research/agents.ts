@@ -185,6 +185,32 @@ export class Quoter extends Specialist {
   role = "You are a quote librarian. Provide 2–3 short, attributable quotes.";
 }
 
+/**
+ * A specialist configured by its node's metadata, so that a new one is data in the graph:
+ * `{ "component": "tpl_specialist", "metadata": { "roleLabel": "history", "role": "You are a
+ * historian. Give 3–5 dated events." } }`.
+ */
+export class ConfiguredSpecialist extends Specialist {
+  override component = "specialist";
+  role: string;
+  roleLabel: string;
+
+  constructor(
+    llm: LlmConfig = {},
+    options: AgentOptions = {},
+    config: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(llm, options);
+    if (typeof config.role !== "string" || typeof config.roleLabel !== "string") {
+      throw new TypeError(
+        "a tpl_specialist node needs metadata role (its system prompt) and roleLabel (its tag)",
+      );
+    }
+    this.role = config.role;
+    this.roleLabel = config.roleLabel;
+  }
+}
+
 const NUMBER_WORDS: Record<number, string> = { 2: "two", 3: "three", 4: "four", 5: "five" };
 
 /**
@@ -198,11 +224,14 @@ export class Synthesizer extends Actor {
   override awaitAllInports = true;
   roleLabel = "answer";
 
+  /** `inports` may come from the node's metadata (`"inports": ["facts", …, "history"]`). */
   constructor(
     protected readonly llm: LlmConfig = {},
     protected readonly options: AgentOptions = {},
+    inports?: readonly string[],
   ) {
     super();
+    if (inports !== undefined) this.inports = [...inports];
   }
 
   /**

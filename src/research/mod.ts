@@ -6,6 +6,7 @@
  */
 export {
   type AgentOptions,
+  ConfiguredSpecialist,
   FactualResearcher,
   Logger,
   modelCallReporter,
@@ -41,6 +42,7 @@ export {
 } from "./format.ts";
 export { errorEvent, researchEvents, type ResearchEventsOptions } from "./research_events.ts";
 export {
+  litWhileFlowRuns,
   researchActors,
   researchGraph,
   researchNetwork,
@@ -48,6 +50,7 @@ export {
   type ResearchResult,
   researchSink,
   runResearch,
+  withTopic,
 } from "./run_research.ts";
 export {
   FLOW_USAGE_ID,

@@ -1,11 +1,13 @@
 import type { ActorTemplate } from "../actor.ts";
 import type { NetworkEvent } from "../events.ts";
-import { loadGraph, type ReflowGraphJson } from "../graph.ts";
+import { type Graph, GraphError } from "../graph/model.ts";
+import { parseGraph } from "../graph/read.ts";
+import { loadGraph } from "../graph/load.ts";
 import type { LlmConfig } from "../llm/config.ts";
 import { addUsage, type FinishReason, type TokenUsage } from "../llm/deltas.ts";
-import { Message } from "../message.ts";
-import { Network } from "../network.ts";
+import type { Network } from "../network.ts";
 import {
+  ConfiguredSpecialist,
   FactualResearcher,
   Logger,
   Quoter,
@@ -16,7 +18,7 @@ import {
 } from "./agents.ts";
 import type { NodeState, ResearchEvent } from "./events.ts";
 import { formatText, type ResearchFormat } from "./format.ts";
-import graph from "./research.graph.json" with { type: "json" };
+import json from "./research.graph.json" with { type: "json" };
 
 /** How to run the research flow. */
 export interface ResearchOptions {
@@ -43,7 +45,11 @@ export interface ResearchOptions {
   onEvent?: (event: NetworkEvent) => void;
   /** Packets each connection holds (default 64). */
   capacity?: number;
-  /** Run the graph from this JSON (Reflow or fbp-graph form) instead of wiring it in code. */
+  /**
+   * Run this graph instead of `research.graph.json`: a {@link Graph} or any document `loadGraph`
+   * reads (Reflow, fbp-graph / NoFlo, Zeal; object or JSON text). The topic goes into every
+   * initial packet sent to a port named `topic`.
+   */
   graph?: unknown;
   /**
    * `"fail-fast"` (default): the first failing agent aborts its siblings and the flow rejects.
@@ -58,13 +64,56 @@ export interface ResearchOptions {
   instrument?: (net: Network) => void;
 }
 
-const SPECIALISTS = ["factual", "statistician", "quoter"];
+/** The port whose initial packets carry the topic. */
+const TOPIC_PORT = "topic";
 
-/** The research graph in Reflow's JSON form, with `topic` as its initial packet. */
-export function researchGraph(topic = "the history of zero"): ReflowGraphJson {
-  const copy = structuredClone(graph) as ReflowGraphJson;
-  for (const c of copy.connections) if ("data" in c) c.data = { type: "String", data: topic };
-  return copy;
+/**
+ * The research flow as a {@link Graph}: `src/research/research.graph.json`, with `topic` in every
+ * initial packet sent to a `topic` port. The one definition of the flow: `runResearch`,
+ * `GET /graph` and the page all use it.
+ */
+export function researchGraph(topic = "the history of zero"): Graph {
+  return withTopic(parseGraph(json), topic);
+}
+
+/**
+ * Nodes shown running from their first tick until the flow ends rather than per tick: node
+ * metadata `lit: "flow"` (the logger, which ticks once per token). Views read it from the graph,
+ * never from node ids.
+ */
+export function litWhileFlowRuns(graph: Graph = researchGraph()): Set<string> {
+  return new Set(graph.nodes.filter((n) => n.metadata.lit === "flow").map((n) => n.id));
+}
+
+/**
+ * Puts `topic` into every initial packet of `graph` sent to a port named `topic` (in any case
+ * unless the graph is case-sensitive) and, under the "continue" policy, marks the nodes they
+ * feed `onError: "note"`. Returns a new graph; throws a `GraphError` when no packet goes to a
+ * `topic` port (the flow would have nowhere to start).
+ */
+export function withTopic(graph: Graph, topic: string, policy?: ResearchOptions["policy"]): Graph {
+  const out = structuredClone(graph);
+  const isTopic = (port: string) =>
+    graph.caseSensitive ? port === TOPIC_PORT : port.toLowerCase() === TOPIC_PORT;
+  const fed = new Set<string>();
+  for (const initial of out.initials) {
+    if (!isTopic(initial.to.port)) continue;
+    initial.data = topic;
+    fed.add(initial.to.node);
+  }
+  if (fed.size === 0) {
+    throw new GraphError([{
+      path: "$",
+      message: `no initial packet goes to a port named "${TOPIC_PORT}": the research flow ` +
+        `has nowhere to put the topic`,
+    }]);
+  }
+  if (policy === "continue") {
+    for (const node of out.nodes) {
+      if (fed.has(node.id)) node.metadata = { ...node.metadata, onError: "note" };
+    }
+  }
+  return out;
 }
 
 /** What `runResearch` resolves with. */
@@ -119,6 +168,9 @@ export function researchSink(
 
 /**
  * The templates the research graph names, bound to one flow's model, output and answer callback.
+ * `tpl_specialist` is a specialist configured by its node's metadata (`role`, `roleLabel`), and
+ * the synthesizer joins on the inports its node's metadata lists (`inports`), so a new agent can
+ * be added in the graph alone.
  */
 export function researchActors(
   options: Pick<ResearchOptions, "llm" | "output" | "format" | "events" | "reasoning">,
@@ -134,7 +186,13 @@ export function researchActors(
     tpl_factual: () => new FactualResearcher(llm, agent),
     tpl_statistician: () => new Statistician(llm, agent),
     tpl_quoter: () => new Quoter(llm, agent),
-    tpl_synthesizer: () => new Synthesizer(llm, agent),
+    tpl_specialist: (config) => new ConfiguredSpecialist(llm, agent, config),
+    tpl_synthesizer: (config) =>
+      new Synthesizer(
+        llm,
+        agent,
+        Array.isArray(config.inports) ? config.inports.map(String) : undefined,
+      ),
     tpl_logger: () => {
       const logger = new Logger(sink);
       onLogger(logger);
@@ -145,39 +203,20 @@ export function researchActors(
 }
 
 /**
- * Wires the seed's network in code: three specialists in parallel, a synthesizer that waits for
- * all three findings, a logger every agent streams to, and a sink for the answer.
+ * The research network for `topic`: `research.graph.json` (or `options.graph`) loaded with
+ * `actors`, fail-fast. Three specialists in parallel, a synthesizer that waits for all three
+ * findings, a logger every agent streams to, and a sink for the answer.
  */
 export function researchNetwork(
   topic: string,
   actors: Record<string, ActorTemplate>,
-  options: Pick<ResearchOptions, "capacity" | "policy"> = {},
+  options: Pick<ResearchOptions, "capacity" | "policy" | "graph"> = {},
 ): Network {
-  const net = new Network({ failFast: true, capacity: options.capacity });
-  const metadata = options.policy === "continue" ? { onError: "note" } : {};
-  for (const [name, template] of Object.entries(actors)) net.registerActor(name, template);
-  for (
-    const [name, template] of [
-      ["factual", "tpl_factual"],
-      ["statistician", "tpl_statistician"],
-      ["quoter", "tpl_quoter"],
-      ["synth", "tpl_synthesizer"],
-      ["logger", "tpl_logger"],
-      ["sink", "tpl_sink"],
-    ]
-  ) net.addNode(name, template, SPECIALISTS.includes(name) ? { ...metadata } : {});
-  net.addConnection("factual", "finding", "synth", "facts");
-  net.addConnection("statistician", "finding", "synth", "stats");
-  net.addConnection("quoter", "finding", "synth", "quotes");
-  for (const src of ["factual", "statistician", "quoter", "synth"]) {
-    net.addConnection(src, "chunk", "logger", "chunk");
-  }
-  net.addConnection("synth", "answer", "sink", "answer");
-  const topicMessage = Message.string(topic);
-  for (const node of ["factual", "statistician", "quoter"]) {
-    net.addInitial(node, "topic", topicMessage);
-  }
-  return net;
+  const graph = options.graph === undefined ? parseGraph(json) : parseGraph(options.graph);
+  return loadGraph(withTopic(graph, topic, options.policy), actors, {
+    failFast: true,
+    capacity: options.capacity,
+  });
 }
 
 /**
@@ -217,14 +256,10 @@ export async function runResearch(
     })
     : undefined;
   const actors = researchActors(options, (a) => (answer = a), (l) => (logger = l), sink);
-  const net = options.graph === undefined
-    ? researchNetwork(topic, actors, options)
-    : loadGraph(withTopic(options.graph, topic, options.policy), actors, {
-      failFast: true,
-      capacity: options.capacity,
-    });
-  // Node states for the views, once per change; the logger ticks once per token, so it stays
-  // lit until the flow ends.
+  const net = researchNetwork(topic, actors, options);
+  const litWhileRunning = litWhileFlowRuns(net.describe());
+  // Node states for the views, once per change; a node with metadata lit: "flow" (the logger,
+  // which ticks once per token) stays lit until the flow ends.
   const states = new Map<string, NodeState>();
   // Closed once the outcome is known: ticks that end during shutdown are not news.
   let reporting = true;
@@ -243,7 +278,7 @@ export async function runResearch(
     net.on((event) => {
       if (options.events) {
         if (event._type === "ActorStarted") setState(event.actorId, "running");
-        else if (event._type === "ActorCompleted" && event.actorId !== "logger") {
+        else if (event._type === "ActorCompleted" && !litWhileRunning.has(event.actorId)) {
           setState(event.actorId, "done");
         } else if (event._type === "ActorFailed") setState(event.actorId, "failed");
       }
@@ -300,31 +335,4 @@ export async function runResearch(
     (logger as Logger | undefined)?.release();
     if (!logger) sink?.release?.();
   }
-}
-
-/**
- * Puts `topic` into every initial packet of a research graph given as JSON, and under the
- * "continue" policy marks the nodes fed by those packets (the specialists) `onError: "note"`.
- */
-function withTopic(input: unknown, topic: string, policy: ResearchOptions["policy"]): unknown {
-  let json: unknown;
-  try {
-    json = typeof input === "string" ? JSON.parse(input) : structuredClone(input);
-  } catch {
-    return input; // loadGraph reports what is wrong with it
-  }
-  // deno-lint-ignore no-explicit-any
-  const connections = (json as any)?.connections;
-  if (!Array.isArray(connections)) return json;
-  // deno-lint-ignore no-explicit-any
-  const processes = (json as any).processes ?? {};
-  for (const c of connections) {
-    if (!c || typeof c !== "object" || !("data" in c)) continue;
-    c.data = { type: "String", data: topic };
-    const node = processes[c.to?.nodeId ?? c.tgt?.process];
-    if (policy === "continue" && node && typeof node === "object") {
-      node.metadata = { ...node.metadata, onError: "note" };
-    }
-  }
-  return json;
 }
