@@ -142,6 +142,11 @@ export class Network {
     return this.#engine.stopped;
   }
 
+  /** Whether anyone listens to tick events: they are built only then (read-only). */
+  get listening(): boolean {
+    return this.#engine.listening;
+  }
+
   /**
    * Registers an actor template under a name: a class or a factory makes a fresh actor for each
    * node; an instance may back one node only.
