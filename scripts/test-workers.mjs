@@ -6,6 +6,7 @@
  * `workerd: N passed, N failed[, N not run]`; exits non-zero on any failure.
  */
 import { builtinModules, SourceMap } from "node:module";
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +24,21 @@ async function testFiles() {
     .filter((e) => e.isFile() && e.name.endsWith(".test.ts"))
     .map((e) => relative(root, join(e.parentPath ?? e.path, e.name)).replaceAll("\\", "/"))
     .sort();
+}
+
+/**
+ * The shared files tests read in place on Node and Deno (`../shared/graphs`: the graph corpus),
+ * or why they are absent. A Worker has no file system, so the bundle carries them (see
+ * test/shared_files.ts).
+ */
+async function sharedFiles() {
+  const dir = join(root, "..", "shared", "graphs");
+  if (!existsSync(dir)) return { missing: `${relative(root, dir)} is absent` };
+  const files = {};
+  for (const name of (await readdir(dir)).sort()) {
+    files[`graphs/${name}`] = await readFile(join(dir, name), "utf8");
+  }
+  return { files };
 }
 
 /** Bundles the Worker. Returns esbuild's errors (per file) instead of throwing. */
@@ -63,7 +79,9 @@ async function bundle(files) {
     mainFields: ["workerd", "worker", "browser", "module", "main"],
     conditions: ["workerd", "worker", "browser"],
     // nodejs_compat provides node:* (node:assert among them) inside workerd.
-    external: ["node:*", ...builtinModules],
+    // tv4: named by fbp's parser only for a schema check we never turn on (see src/graph/fbp.ts).
+    external: ["node:*", ...builtinModules, "tv4"],
+    define: { "globalThis.REFLOW_SHARED_FILES": JSON.stringify(await sharedFiles()) },
     sourcemap: "linked",
     logLevel: "silent",
     plugins: [testFilesPlugin],

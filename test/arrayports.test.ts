@@ -41,14 +41,15 @@ function actors(seen: string[]) {
   };
 }
 
-// flowbased/fbp spec/fbp.js "with multiple arrayport connections on same line", compiled:
-// IIPs to Mux IN[0] and IN[1]; Mux OUT[0] and OUT[1] both -> Display IN.
+// The shape of flowbased/fbp's spec "with multiple arrayport connections on same line" (the
+// corpus test runs that file itself): IIPs to Mux IN[0] and IN[1], Mux OUT[0] and OUT[1] both to
+// Display IN.
 const arrayports = {
   processes: { Mux: { component: "mux" }, Display: { component: "console" } },
   connections: [
-    { data: "test 1", tgt: { process: "Mux", port: "IN", index: 0 } },
+    { data: "first", tgt: { process: "Mux", port: "IN", index: 0 } },
     { src: { process: "Mux", port: "OUT", index: 0 }, tgt: { process: "Display", port: "IN" } },
-    { data: "test 2", tgt: { process: "Mux", port: "IN", index: 1 } },
+    { data: "second", tgt: { process: "Mux", port: "IN", index: 1 } },
     { src: { process: "Mux", port: "OUT", index: 1 }, tgt: { process: "Display", port: "IN" } },
   ],
 };
@@ -59,7 +60,7 @@ test("two edges differing only in index are two connections: each packet arrives
   await net.start();
   await net.whenIdle(IDLE);
   await net.shutdown();
-  assert.deepEqual(seen.sort(), ["test 1", "test 2"]);
+  assert.deepEqual(seen.sort(), ["first", "second"]);
   // The indexes survive the description, Reflow's JSON and Mermaid.
   const graph = net.describe();
   assert.deepEqual(graph.edges.map((e) => e.from.index), [0, 1]);

@@ -523,38 +523,56 @@ function readZeal(doc: z.output<typeof ZealWorkflow>): ReadGraph {
  */
 function duplicateKeys(source: string): GraphIssue[] {
   const issues: GraphIssue[] = [];
-  const stack: { keys: Set<string> | null; path: string; index: number; key: string }[] = [];
+  // One frame per open object or array; its path is built only when a duplicate is found, and
+  // its set of keys only once it has a second key (objects on a deep path mostly hold one).
+  interface Frame {
+    object: boolean;
+    parent: Frame | undefined;
+    /** The key (in an object) or index (in an array) this frame sits at in its parent. */
+    at: string | number;
+    index: number;
+    key: string | undefined;
+    keys: Set<string> | undefined;
+  }
+  const pathOf = (frame: Frame | undefined): string => {
+    const parts: string[] = [];
+    for (let f = frame; f?.parent; f = f.parent) parts.push(key(f.at));
+    return "$" + parts.reverse().join("");
+  };
+  let top: Frame | undefined;
   let expectKey = false;
   for (let i = 0; i < source.length; i++) {
     const ch = source[i];
     if (ch === '"') {
       let j = i + 1;
-      while (j < source.length && source[j] !== '"') j += source[j] === "\\" ? 2 : 1;
-      const top = stack[stack.length - 1];
-      if (top?.keys && expectKey) {
-        const k = JSON.parse(source.slice(i, j + 1)) as string;
-        if (top.keys.has(k)) {
-          issues.push({ path: `${top.path}${key(k)}`, message: `duplicate key "${k}"` });
+      let escaped = false;
+      while (j < source.length && source[j] !== '"') {
+        if (source[j] === "\\") {
+          escaped = true;
+          j += 2;
+        } else j++;
+      }
+      if (top?.object && expectKey) {
+        const k = escaped ? JSON.parse(source.slice(i, j + 1)) as string : source.slice(i + 1, j);
+        if (top.key !== undefined) {
+          top.keys ??= new Set([top.key]);
+          if (top.keys.has(k)) {
+            issues.push({ path: `${pathOf(top)}${key(k)}`, message: `duplicate key "${k}"` });
+          }
+          top.keys.add(k);
         }
-        top.keys.add(k);
         top.key = k;
         expectKey = false;
       }
       i = j;
     } else if (ch === "{" || ch === "[") {
-      const top = stack[stack.length - 1];
-      const path = !top
-        ? "$"
-        : top.keys
-        ? `${top.path}${key(top.key)}`
-        : `${top.path}[${top.index}]`;
-      stack.push({ keys: ch === "{" ? new Set() : null, path, index: 0, key: "" });
+      const at = !top ? "" : top.object ? top.key ?? "" : top.index;
+      top = { object: ch === "{", parent: top, at, index: 0, key: undefined, keys: undefined };
       expectKey = ch === "{";
     } else if (ch === "}" || ch === "]") {
-      stack.pop();
+      top = top?.parent;
     } else if (ch === ",") {
-      const top = stack[stack.length - 1];
-      if (top?.keys) expectKey = true;
+      if (top?.object) expectKey = true;
       else if (top) top.index++;
     }
   }
