@@ -18,7 +18,7 @@ export async function sharedFiles(dir: string): Promise<SharedFiles> {
     if (!bundled) return { missing: "the test bundle was built without ../shared" };
     if (bundled.missing) return bundled;
     const files = Object.fromEntries(
-      Object.entries(bundled.files).filter(([name]) => name.startsWith(`${dir}/`)),
+      Object.entries(bundled.files ?? {}).filter(([name]) => name.startsWith(`${dir}/`)),
     );
     return Object.keys(files).length ? { files } : { missing: `../shared/${dir} is absent` };
   }
