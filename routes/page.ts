@@ -30,19 +30,37 @@ export function layout(graph: Graph): Map<string, { x: number; y: number }> {
     }
     return at;
   }
-  // Longest path from a source, bounded so that cycles end (a node is at most nodes-1 layers in).
+  // Edges that close a cycle (found depth-first from the sources) are left out of the layering;
+  // every other edge points one or more columns right: the longest path from a source.
+  const outs = new Map<string, { to: string; edge: number }[]>();
+  graph.edges.forEach((e, i) => {
+    if (!outs.has(e.from.node)) outs.set(e.from.node, []);
+    outs.get(e.from.node)!.push({ to: e.to.node, edge: i });
+  });
+  const state = new Map<string, "open" | "done">();
+  const back = new Set<number>();
+  const visit = (id: string) => {
+    state.set(id, "open");
+    for (const { to, edge } of outs.get(id) ?? []) {
+      if (state.get(to) === "open") back.add(edge);
+      else if (!state.has(to)) visit(to);
+    }
+    state.set(id, "done");
+  };
+  const fed = new Set(graph.edges.map((e) => e.to.node));
+  for (const n of graph.nodes) if (!fed.has(n.id) && !state.has(n.id)) visit(n.id);
+  for (const n of graph.nodes) if (!state.has(n.id)) visit(n.id);
   const layer = new Map(graph.nodes.map((n) => [n.id, 0]));
   for (let round = 0; round < graph.nodes.length; round++) {
     let moved = false;
-    for (const e of graph.edges) {
+    graph.edges.forEach((e, i) => {
+      if (back.has(i) || e.from.node === e.to.node) return;
       const next = (layer.get(e.from.node) ?? 0) + 1;
-      if (
-        e.from.node !== e.to.node && next > (layer.get(e.to.node) ?? 0) && next < graph.nodes.length
-      ) {
+      if (next > (layer.get(e.to.node) ?? 0)) {
         layer.set(e.to.node, next);
         moved = true;
       }
-    }
+    });
     if (!moved) break;
   }
   const rows = new Map<number, number>();
