@@ -40,7 +40,7 @@ if (isMain) {
         ? g.Deno.stdout.write(encoder.encode(t)).then(() => {})
         : void g.process.stdout.write(t),
   });
-  const answer = await runResearch(words.join(" ") || "the history of zero", {
+  const { answer } = await runResearch(words.join(" ") || "the history of zero", {
     llm,
     output,
     graph: graphFromFile(file, text),
