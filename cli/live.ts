@@ -30,7 +30,7 @@ export async function runLive(args: CliArgs, env: CliEnv, io: LiveIo): Promise<n
     size: io.size,
     color: io.color,
     topic: args.topic,
-    nodes: Object.keys(researchGraph(args.topic).processes),
+    nodes: researchGraph(args.topic).nodes.map((n) => n.id),
   });
   let failure: { message: string } | undefined;
   let done = false;
