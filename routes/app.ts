@@ -23,7 +23,7 @@ import { researchStream, type StreamFormat } from "./stream.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { Runs } from "../src/runs/runs.ts";
 import { researchEvents, researchSummary } from "./run_source.ts";
-import { mountRuns, type RunBackend } from "./runs.ts";
+import { leadRunResponse, mountRuns, type RunBackend } from "./runs.ts";
 
 /** How to build the app. */
 export interface AppConfig {
@@ -156,12 +156,38 @@ export function createApp(config: AppConfig): Hono {
     return c.json(toGraphJson(graph));
   });
 
+  const backend: RunBackend = config.runs && "forward" in config.runs
+    ? { kind: "forward", forward: config.runs.forward }
+    : {
+      kind: "local",
+      runs: config.runs ?? researchRuns({ store: new MemoryRunStore() }),
+      idFromHeader: config.runIdFromHeader,
+      source: (input, signal) =>
+        researchEvents(input.topic, {
+          llm: input.model ? { ...config.llm, model: input.model } : config.llm,
+          timeoutMs: config.timeoutMs,
+          capacity: config.capacity,
+          policy: input.policy ?? config.policy,
+        }, signal),
+    };
+
   const stream = (
     c: Context,
     input: { topic: string; model?: string; format?: StreamFormat; policy?: Policy },
   ) => {
     const fmt = input.format ?? preferredFormat(c.req.header("accept"));
     const requests = [c.req.raw, received.get(c) ?? c.req.raw];
+    if (fmt === "sse" && backend.kind === "local") {
+      // A run led by this one client: frames with ids, resumable while somebody watches.
+      const { topic, model, policy } = input;
+      inFlight.add(requests);
+      return leadRunResponse(c, backend.runs, {
+        input: { topic, ...(model ? { model } : {}), ...(policy ? { policy } : {}) },
+        source: (signal) => backend.source({ topic, model, policy }, signal),
+        stop: config.signal,
+        onEnd: () => inFlight.delete(requests),
+      });
+    }
     inFlight.add(requests);
     const signals = [c.req.raw.signal, config.signal].filter((s): s is AbortSignal => !!s);
     const body = researchStream(input.topic, {
@@ -220,20 +246,6 @@ export function createApp(config: AppConfig): Hono {
     (c) => stream(c, c.req.valid("query")),
   );
 
-  const backend: RunBackend = config.runs && "forward" in config.runs
-    ? { kind: "forward", forward: config.runs.forward }
-    : {
-      kind: "local",
-      runs: config.runs ?? researchRuns({ store: new MemoryRunStore() }),
-      idFromHeader: config.runIdFromHeader,
-      source: (input, signal) =>
-        researchEvents(input.topic, {
-          llm: input.model ? { ...config.llm, model: input.model } : config.llm,
-          timeoutMs: config.timeoutMs,
-          capacity: config.capacity,
-          policy: input.policy ?? config.policy,
-        }, signal),
-    };
   mountRuns(app, { backend, validateBody: [...researchBody], token: config.token });
 
   return app;

@@ -267,3 +267,48 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
     return c.json({ id, ...(await eventsUrl(id)) });
   });
 }
+
+/**
+ * `POST /research` as a run: its one client is the run's lead viewer, so it paces the flow (a
+ * client that stops reading stops the agents reading the model), and the run is cancelled when
+ * its last viewer leaves. Its frames carry `id:` and the first names the run, so while it runs
+ * others may join it (`GET /runs/{id}/events`) and a client that lost its connection may come back
+ * with `Last-Event-ID`, as long as somebody still watches.
+ */
+export function leadRunResponse(
+  c: Context,
+  runs: Runs,
+  options: {
+    input: RunInput;
+    source: (signal: AbortSignal) => ReadableStream<RunEvent>;
+    /** Aborting it (server shutdown) cancels the run. */
+    stop?: AbortSignal;
+    /** Called once when the run has ended. */
+    onEnd?: () => void;
+  },
+): Response {
+  let id: string;
+  try {
+    id = runs.start({
+      input: options.input,
+      source: options.source,
+      readAhead: 0,
+      stopWhenUnwatched: true,
+    });
+  } catch (error) {
+    if (error instanceof RunLimitError) return problem(c, 503, error.message);
+    throw error;
+  }
+  const { stop } = options;
+  const onStop = () => runs.cancel(id, "the run was interrupted: its server shut down");
+  if (stop?.aborted) onStop();
+  else stop?.addEventListener("abort", onStop, { once: true });
+  runs.ended(id).then(() => {
+    stop?.removeEventListener("abort", onStop);
+    options.onEnd?.();
+  });
+  const viewer = runs.watch(id, 0, { lead: true, signal: c.req.raw.signal })!;
+  return new Response(runEventsToSse(viewer), {
+    headers: { ...SSE_HEADERS, "Content-Location": `/runs/${id}` },
+  });
+}

@@ -112,6 +112,8 @@ test("tokens arrive while the flow still runs (incremental), and cancelling ends
   const reader = sseReader(res.body!);
   let frame: Frame | undefined;
   let nodeFrames = 0;
+  // The first frame names the run (issue 11), then the nodes start.
+  assert.equal((await reader.next())?.event, "run");
   while ((frame = await reader.next())?.event === "node") nodeFrames++;
   assert.equal(frame?.event, "chunk", "a chunk before any answer");
   assert.ok(nodeFrames >= 3, "the specialists were reported running first");

@@ -369,3 +369,48 @@ test("runs: bad input is a clear 4xx that leaks nothing", async () => {
   assert.match(detached.events, /\?token=/);
   assert.equal((await app.request(issued.events.replace(id, detached.id))).status, 401);
 });
+
+for (const transport of TRANSPORTS) {
+  test(`runs (${transport}): POST /research is a run: ids on every frame, joinable and resumable while watched, stopped when its last client leaves`, async () => {
+    const m = countedModel({ tokenDelayMs: 15, firstTokenDelayMs: 5 });
+    const app = createApp({ llm: { fetch: m.fetch } });
+    const c = await client(app, transport);
+    try {
+      const res = await c.fetch("/research", json({ topic: "zero" }));
+      assert.equal(res.status, 200);
+      const id = res.headers.get("content-location")!.slice(6);
+      // A colleague joins by id, and keeps the run alive while the first client is away…
+      const joined = readUntil(await c.fetch(`/runs/${id}/events`));
+      let chunks = 0;
+      const head = await readUntil(res, (f) => f.event === "chunk" && ++chunks === 10);
+      assert.equal(head.frames[0].event, "run");
+      assert.deepEqual(head.frames[0].data, { id });
+      // …and the first client, cut off above, comes back where it left off.
+      const back = await readUntil(
+        await c.fetch(`/runs/${id}/events`, {
+          headers: { "Last-Event-ID": String(head.frames.at(-1)!.id) },
+        }),
+      );
+      const all = await joined;
+      assert.equal(text([...head.frames, ...back.frames]), text(all.frames));
+      assert.equal(all.frames.at(-1)!.event, "done");
+
+      // Alone, a client that leaves stops the run and every model request.
+      const before = { ...m.model.stats };
+      const alone = await c.fetch("/research", json({ topic: "one" }));
+      let n = 0;
+      const part = await readUntil(alone, (f) => f.event === "chunk" && ++n === 3);
+      const aloneId = part.frames[0].data.id;
+      await eventually(() => m.model.stats.active === 0, "every model request ended");
+      assert.equal(m.model.stats.aborted - before.aborted, 3);
+      await eventually(
+        async () => (await (await c.fetch(`/runs/${aloneId}`)).json()).status === "cancelled",
+        "the run was cancelled",
+      );
+      const log = await readUntil(await c.fetch(`/runs/${aloneId}/events`));
+      assert.deepEqual(log.frames.at(-1)!.data, { message: "the run's client went away" });
+    } finally {
+      await c.close();
+    }
+  });
+}

@@ -102,7 +102,8 @@ interface Live {
   pending: LoggedEvent[];
   bytes: number;
   timer?: ReturnType<typeof setTimeout>;
-  changed: Signal;
+  /** Made when a viewer waits; resolved (and dropped) by the next append or the end. */
+  changed?: Signal;
   controller: AbortController;
   stop?: Stop;
   failed: boolean;
@@ -216,7 +217,6 @@ export class Runs {
       flushedSeq: 0,
       pending: [],
       bytes: 0,
-      changed: signal(),
       controller: new AbortController(),
       failed: false,
       finished: false,
@@ -253,8 +253,10 @@ export class Runs {
       reader = source(signal).getReader();
       if (signal.aborted) onAbort();
       while (!signal.aborted) {
-        await this.#paced(live);
-        if (signal.aborted) break;
+        if (live.readAhead !== undefined) {
+          await this.#paced(live);
+          if (signal.aborted) break;
+        }
         const { done, value } = await reader.read();
         if (done || signal.aborted) break;
         this.#append(live, value);
@@ -307,8 +309,10 @@ export class Runs {
     if (live.pending.length >= this.#batchSize) this.#flush(live);
     else live.timer ??= setTimeout(() => this.#flush(live), this.#flushMs);
     const changed = live.changed;
-    live.changed = signal();
-    changed.resolve();
+    if (changed) {
+      live.changed = undefined;
+      changed.resolve();
+    }
   }
 
   #flush(live: Live): void {
@@ -340,7 +344,7 @@ export class Runs {
       }
     }
     this.#live.delete(live.id);
-    live.changed.resolve();
+    live.changed?.resolve();
     live.leaderMoved.resolve();
   }
 
@@ -494,10 +498,11 @@ export class Runs {
           }
           const woke = await new Promise<"changed" | "idle">((resolve) => {
             interrupt = () => resolve("changed");
-            live.changed.promise.then(() => resolve("changed"));
+            const changed = (live.changed ??= signal()).promise;
+            changed.then(() => resolve("changed"));
             if (options.keepAliveMs !== undefined) {
               const timer = setTimeout(() => resolve("idle"), options.keepAliveMs);
-              live.changed.promise.then(() => clearTimeout(timer));
+              changed.then(() => clearTimeout(timer));
               interrupt = () => {
                 clearTimeout(timer);
                 resolve("changed");
