@@ -72,6 +72,8 @@ export function checkFrames(topic: string, frames: Frame[]): string[] {
       texts.set(role, (texts.get(role) ?? "") + String(f.data?.text));
     } else if (f.event === "finish" && f.data?.finishReason !== "stop") {
       problems.push(`${f.data?.role} finished with ${f.data?.finishReason}`);
+    } else if (f.event === "run" && f === frames[0]) {
+      // The first frame names the run (issue 11).
     } else if (!(RESEARCH_EVENTS as readonly string[]).includes(f.event)) {
       problems.push(`unexpected event ${f.event}`);
     }

@@ -21,7 +21,8 @@ const ONLY = {
 // deno-lint-ignore no-explicit-any
 type Mf = any;
 const COMPAT = { compatibilityDate: "2026-04-01", compatibilityFlags: ["enable_request_signal"] };
-const root = new URL("..", import.meta.url).pathname;
+// Computed when used: in the workerd bundle, where these tests do not run, import.meta.url is no base.
+const root = () => new URL("..", import.meta.url).pathname;
 
 let built: Promise<string> | undefined;
 
@@ -31,18 +32,18 @@ function buildWorker(): Promise<string> {
     const { spawn } = await import("node:child_process");
     const { mkdir, readdir, rm } = await import("node:fs/promises");
     const { join } = await import("node:path");
-    const outdir = join(root, "dist", "worker-runs-e2e");
+    const outdir = join(root(), "dist", "worker-runs-e2e");
     await rm(outdir, { recursive: true, force: true });
     await mkdir(outdir, { recursive: true });
     // deno-lint-ignore no-explicit-any
     const env = { ...(globalThis as any).process.env, WRANGLER_SEND_METRICS: "false", CI: "true" };
     const output = await new Promise<string>((resolve, reject) => {
-      const child = spawn(join(root, "node_modules", ".bin", "wrangler"), [
+      const child = spawn(join(root(), "node_modules", ".bin", "wrangler"), [
         "deploy",
         "--dry-run",
         "--outdir",
         outdir,
-      ], { cwd: root, env });
+      ], { cwd: root(), env });
       let out = "";
       child.stdout.on("data", (d: Uint8Array) => (out += d));
       child.stderr.on("data", (d: Uint8Array) => (out += d));
@@ -135,9 +136,9 @@ test("run object: the store contract on a Durable Object's own SQLite", async ()
   const esbuild = await import("esbuild");
   const { join } = await import("node:path");
   const { builtinModules } = await import("node:module");
-  const outfile = join(root, "dist", "run-object-contract", "worker.mjs");
+  const outfile = join(root(), "dist", "run-object-contract", "worker.mjs");
   await esbuild.build({
-    entryPoints: [join(root, "test", "run_object_entry.ts")],
+    entryPoints: [join(root(), "test", "run_object_entry.ts")],
     outfile,
     bundle: true,
     format: "esm",
