@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-env=OPENAI_*,REFLOW_*,PORT,HOST --allow-net
+#!/usr/bin/env -S deno run --allow-env=OPENAI_*,REFLOW_*,PORT,HOST --allow-net --allow-read=reflow-runs.db,reflow-runs.db-wal,reflow-runs.db-shm --allow-write=reflow-runs.db,reflow-runs.db-wal,reflow-runs.db-shm
 /**
  * The command line: `deno run -A main.ts "the history of zero"` streams the research flow's
  * role-tagged tokens, then prints the answer; `--serve` serves the HTTP app. Also runs under Node
@@ -7,6 +7,7 @@
 import { type CliArgs, parseArgs, USAGE } from "./cli/args.ts";
 import { ensurePermissions, ENV_NAMES, SERVE_ENV_NAMES } from "./cli/permissions.ts";
 import { DEFAULT_LLM_CONFIG } from "./src/llm/config.ts";
+import { runStoreFiles } from "./cli/sqlite.ts";
 import {
   argv,
   env,
@@ -95,13 +96,15 @@ async function permissions(args: CliArgs): Promise<string | undefined> {
   };
   // Without env access the hosts are a guess (OPENAI_BASE_URL, HOST, PORT unread): named in the
   // line all the same, so that one command usually grants everything.
+  const files = (setting?: string) => args.serve ? runStoreFiles(setting) : [];
   const envProblem = ensurePermissions(
     { env: names },
     task,
-    () => ({ env: names, net: guess(args) }),
+    () => ({ env: names, net: guess(args), files: files() }),
   );
   if (envProblem) return envProblem;
-  return ensurePermissions({ net: await hosts() }, task, (net) => ({ env: names, net: net.net }));
+  const rest = { net: await hosts(), files: files(env("REFLOW_RUNS_DB")) };
+  return ensurePermissions(rest, task, () => ({ env: names, ...rest }));
 }
 
 function guess(args: CliArgs): string[] {

@@ -20,14 +20,23 @@ export const SERVE_ENV_NAMES = ["PORT", "HOST"];
 export interface Needs {
   env?: string[];
   net?: string[];
+  /** Files to read and write (`--serve`'s run log, REFLOW_RUNS_DB). */
+  files?: string[];
 }
 
-type Descriptor = { name: "env"; variable: string } | { name: "net"; host: string };
+type Descriptor =
+  | { name: "env"; variable: string }
+  | { name: "net"; host: string }
+  | { name: "read" | "write"; path: string };
 
 function descriptors(needs: Needs): Descriptor[] {
   return [
     ...(needs.env ?? []).map((variable) => ({ name: "env" as const, variable })),
     ...(needs.net ?? []).map((host) => ({ name: "net" as const, host })),
+    ...(needs.files ?? []).flatMap((path) => [
+      { name: "read" as const, path },
+      { name: "write" as const, path },
+    ]),
   ];
 }
 
@@ -68,10 +77,14 @@ export function ensurePermissions(
 /** `reflow-edge: Deno needs …; run: deno run --allow-env=… --allow-net=… main.ts 'topic'`. */
 export function permissionsLine(needs: Needs, task: string): string {
   const flags = permissionFlags(needs);
-  const what = [
+  const parts = [
     needs.env?.length ? `to read ${needs.env.join(", ")}` : "",
     needs.net?.length ? `to reach ${needs.net.join(", ")}` : "",
-  ].filter(Boolean).join(" and ");
+    needs.files?.length ? `to read and write ${needs.files.join(", ")}` : "",
+  ].filter(Boolean);
+  const what = parts.length > 1
+    ? `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}`
+    : parts.join("");
   const script = deno ? new URL(deno.mainModule).pathname : "main.ts";
   const words: string[] = deno ? [...deno.args] : [];
   const args = words.map(shellQuote).join(" ");
@@ -90,6 +103,10 @@ export function permissionFlags(needs: Needs): string[] {
   const flags: string[] = [];
   if (needs.env?.length) flags.push(`--allow-env=${shellQuote(needs.env.join(","))}`);
   if (needs.net?.length) flags.push(`--allow-net=${shellQuote(needs.net.join(","))}`);
+  if (needs.files?.length) {
+    const files = shellQuote(needs.files.join(","));
+    flags.push(`--allow-read=${files}`, `--allow-write=${files}`);
+  }
   return flags;
 }
 

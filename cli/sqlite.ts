@@ -79,18 +79,30 @@ export interface ChosenRunStore {
   notice: string;
 }
 
+/** The SQLite file `REFLOW_RUNS_DB` names (default `reflow-runs.db`); undefined for memory. */
+export function runStorePath(setting: string | undefined): string | undefined {
+  const path = setting ?? "reflow-runs.db";
+  return /^(memory|off|none)$/i.test(path) ? undefined : path;
+}
+
+/** The files SQLite uses for it in WAL mode (what Deno must let the server read and write). */
+export function runStoreFiles(setting: string | undefined): string[] {
+  const path = runStorePath(setting);
+  return path === undefined || path === ":memory:" ? [] : [path, `${path}-wal`, `${path}-shm`];
+}
+
 /**
  * `REFLOW_RUNS_DB` (default `reflow-runs.db` in the working directory; `memory` for no file):
  * SQLite where the runtime has `node:sqlite`, so finished runs survive a restart and unfinished
  * ones read `interrupted`; otherwise (Node 20, or the file cannot be opened) memory, saying why.
  */
 export async function chooseRunStore(setting: string | undefined): Promise<ChosenRunStore> {
-  const path = setting ?? "reflow-runs.db";
+  const path = runStorePath(setting);
   const memory = (why: string) => ({
     store: new MemoryRunStore(),
     notice: `reflow-edge: runs are kept in memory (${why}); they are lost when the server stops`,
   });
-  if (/^(memory|off|none)$/i.test(path)) return memory("REFLOW_RUNS_DB=memory");
+  if (path === undefined) return memory("REFLOW_RUNS_DB=memory");
   const opened = await openSqlite(path).catch((error: Error) => ({
     unavailable: `cannot open ${path}: ${error.message.split("\n")[0]}`,
   }));

@@ -73,7 +73,10 @@ test(
     const { code, stderr } = await run([], ["--serve", "--port", "0", "--offline"]);
     assert.equal(code, 2);
     assert.equal(stderr.trim().split("\n").length, 1, stderr);
-    assert.match(stderr, /--allow-env='OPENAI_\*,REFLOW_\*,PORT,HOST' --allow-net=127\.0\.0\.1 /);
+    assert.match(
+      stderr,
+      /--allow-env='OPENAI_\*,REFLOW_\*,PORT,HOST' --allow-net=127\.0\.0\.1 --allow-read=reflow-runs\.db,reflow-runs\.db-wal,reflow-runs\.db-shm --allow-write=reflow-runs\.db,reflow-runs\.db-wal,reflow-runs\.db-shm /,
+    );
     assert.match(stderr, /\(or: deno task serve --port 0 --offline, or -A for everything\)/);
   },
   ONLY,
