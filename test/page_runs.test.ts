@@ -10,6 +10,7 @@ import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
 import { createApp } from "../routes/app.ts";
 import { countedModel } from "./http_helpers.ts";
+import { MARKDOWN_SCRIPT } from "../routes/markdown.ts";
 
 const ONLY = {
   only: ["node"] as "node"[],
@@ -31,17 +32,35 @@ async function launchChromium() {
   });
 }
 
-/** Each role's text in the run's log, in order: what the panels must show. */
-async function expectedPanels(app: ReturnType<typeof createApp>, id: string, token?: string) {
+/**
+ * What each panel must show: the role's text in the run's log, in order, rendered by the page's
+ * own Markdown renderer (loaded into the page beside it).
+ */
+async function expectedPanels(
+  page: Page,
+  app: ReturnType<typeof createApp>,
+  id: string,
+  token?: string,
+) {
   const res = await app.request(`/runs/${id}/events`, {
     headers: token ? { authorization: `Bearer ${token}` } : {},
   });
-  const panels: Record<string, string> = { facts: "", stats: "", quotes: "", answer: "" };
+  const raw: Record<string, string> = { facts: "", stats: "", quotes: "", answer: "" };
   for (const m of (await res.text()).matchAll(/^event: chunk\ndata: (.*)$/gm)) {
     const { role, text } = JSON.parse(m[1]);
-    panels[role] += text;
+    raw[role] += text;
   }
-  return panels;
+  await page.addScriptTag({ content: MARKDOWN_SCRIPT });
+  return await page.evaluate((raw: Record<string, string>) => {
+    const out: Record<string, string> = {};
+    for (const [role, text] of Object.entries(raw)) {
+      const div = document.createElement("div");
+      // deno-lint-ignore no-explicit-any
+      div.appendChild((globalThis as any).renderMarkdown(text, document));
+      out[role] = div.textContent ?? "";
+    }
+    return out;
+  }, raw);
 }
 
 const panels = (page: Page): Promise<Record<string, string>> =>
@@ -107,7 +126,7 @@ test(
       assert.equal(statuses.filter((s) => s === "reconnecting…").length, 2, statuses.join(" → "));
       assert.equal(statuses.at(-1), "done");
       const id = await shareId(page);
-      assert.deepEqual(await panels(page), await expectedPanels(app, id));
+      assert.deepEqual(await panels(page), await expectedPanels(page, app, id));
       assert.equal(await page.isHidden("#error"), true);
       assert.equal(m.model.stats.completed, 4, "the run went on through the drops");
       assert.deepEqual(errors, []);
@@ -146,7 +165,7 @@ test(
       for (const p of [page, other]) {
         await p.waitForFunction(() => document.getElementById("status")?.textContent === "done");
       }
-      const expected = await expectedPanels(app, await shareId(page), TOKEN);
+      const expected = await expectedPanels(page, app, await shareId(page), TOKEN);
       assert.deepEqual(await panels(other), expected);
       assert.deepEqual(await panels(page), expected);
       assert.equal(m.model.stats.started, 4, "one run, watched twice");
