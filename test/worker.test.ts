@@ -56,6 +56,9 @@ function build(): Promise<string> {
       `worker bundle: ${(bytes.byteLength / 1024).toFixed(1)} KiB raw, ` +
         `${(gz / 1024).toFixed(1)} KiB gzip -9 (${output.match(/Total Upload:.*$/m)?.[0]})`,
     );
+    // The budget (issue 13): a Worker people deploy stays small; a classic-zod import alone
+    // (a `z` namespace that keeps every locale) would break it.
+    assert.ok(gz <= 150 * 1024, `the Worker is ${(gz / 1024).toFixed(1)} KiB gzip, over 150 KiB`);
     return path;
   })();
   return built;
