@@ -119,12 +119,13 @@ async function unpackPackaged(log) {
   return { path: target, source: `${source} ${version}` };
 }
 
-function canApt() {
+/** Whether Debian packages can be installed here: root, with apt-get. */
+export function canApt() {
   return process.getuid?.() === 0 && existsSync("/usr/bin/apt-get");
 }
 
-/** Runs apt-get update + install quietly; resolves with "" or the last lines it printed. */
-async function aptInstall(name) {
+/** Runs apt-get update + install quietly; resolves with "" or the last line it printed. */
+export async function aptInstall(name) {
   const lock = ["-o", "DPkg::Lock::Timeout=300"];
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   const step = (args) =>

@@ -7,14 +7,16 @@
  *
  * It brings what the tests need on a fresh machine after `npm ci`: Deno, workerd and esbuild come
  * from node_modules, and a Chromium for the page tests from scripts/chromium.mjs (the system's,
- * the one the npm package @sparticuz/chromium ships, or Debian's through apt-get as root). What
- * cannot be had is said in one line before the tests run.
+ * the one the npm package @sparticuz/chromium ships, or Debian's through apt-get as root), and
+ * tmux for the terminal tests (Debian's, as root, if missing). What cannot be had is said in one
+ * line before the tests run.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findChromium } from "./chromium.mjs";
+import { spawnSync } from "node:child_process";
+import { aptInstall, canApt, findChromium } from "./chromium.mjs";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
 const env = {
@@ -109,6 +111,20 @@ if (!process.argv.includes("--static")) {
   } else {
     console.log(`=== chromium for the page tests: ${browser.version} (${browser.source})`);
     env.REFLOW_CHROMIUM = browser.path;
+  }
+}
+
+if (!process.argv.includes("--static")) {
+  // The terminal tests run the CLI in tmux (a real pseudo-terminal); Debian's is one apt-get away.
+  const hasTmux = () => spawnSync("tmux", ["-V"], { encoding: "utf8" }).status === 0;
+  if (!hasTmux() && canApt()) {
+    console.log("=== installing Debian's tmux with apt-get for the terminal tests (once) …");
+    await aptInstall("tmux");
+  }
+  if (!hasTmux()) {
+    console.log(
+      "=== ✗ no tmux for the terminal tests: install it (Debian/Ubuntu: `sudo apt-get install tmux`)",
+    );
   }
 }
 
