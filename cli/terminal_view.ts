@@ -273,33 +273,31 @@ export class TerminalView {
 
 /**
  * How many lines each pane shows, given how many it has (`needs`), which are still live, and
- * `room` lines in all: everything if it fits; otherwise finished panes keep at most 2 lines and
- * the rest is shared evenly, whatever a pane does not need going to the others.
+ * `room` lines in all: everything if it fits; otherwise each finished pane keeps its last line,
+ * the live panes share the rest (newest first, so the latest agent is seen even when the room is
+ * tiny), and what they do not need goes back to the finished ones, newest first.
  */
 export function share(needs: number[], live: boolean[], room: number): number[] {
   if (needs.reduce((a, b) => a + b, 0) <= room) return [...needs];
-  const sizes = needs.map((n, i) => (live[i] ? 0 : Math.min(n, 2)));
-  let left = Math.max(0, room - sizes.reduce((a, b) => a + b, 0));
-  if (left === 0) {
-    // Not even that fits: everyone gets an even share of what there is.
-    const each = Math.floor(room / needs.length);
-    return needs.map((n) => Math.min(n, each));
-  }
-  // The live panes first, newest first (so the latest agent is seen even when the room is tiny),
-  // then, if room is left, the finished ones.
-  for (const which of [true, false]) {
-    let open = needs.map((_, i) => i).filter((i) => live[i] === which && sizes[i] < needs[i])
-      .reverse();
+  const sizes = needs.map(() => 0);
+  let left = room;
+  const give = (panes: number[], cap: (i: number) => number) => {
+    let open = panes.filter((i) => sizes[i] < cap(i));
     while (left > 0 && open.length > 0) {
       const each = Math.max(1, Math.floor(left / open.length));
       for (const i of open) {
-        const take = Math.min(each, needs[i] - sizes[i], left);
+        const take = Math.min(each, cap(i) - sizes[i], left);
         sizes[i] += take;
         left -= take;
       }
-      open = open.filter((i) => sizes[i] < needs[i]);
+      open = open.filter((i) => sizes[i] < cap(i));
     }
-  }
+  };
+  const newestFirst = needs.map((_, i) => i).reverse();
+  const finished = newestFirst.filter((i) => !live[i]);
+  give(finished, (i) => Math.min(needs[i], 1));
+  give(newestFirst.filter((i) => live[i]), (i) => needs[i]);
+  give(finished, (i) => needs[i]);
   return sizes;
 }
 
