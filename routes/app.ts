@@ -22,7 +22,7 @@ import { pageHtml } from "./page.ts";
 import { researchStream, type StreamFormat } from "./stream.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { Runs } from "../src/runs/runs.ts";
-import { researchEvents, researchSummary } from "./run_source.ts";
+import { researchEvents, researchGraphIssues, researchSummary } from "./run_source.ts";
 import { leadRunResponse, mountRuns, type RunBackend } from "./runs.ts";
 
 /** How to build the app. */
@@ -101,6 +101,10 @@ export function createApp(config: AppConfig): Hono {
   const bodySchema = z.object({ topic, model, policy }, {
     error: "the body must be a JSON object",
   });
+  // POST /runs may also name the graph to run (topic still required: it goes into the graph).
+  const runBodySchema = z.object({ topic, model, policy, graph: z.optional(z.unknown()) }, {
+    error: "the body must be a JSON object",
+  });
   const querySchema = z.object({ format });
   const getQuerySchema = z.object({ topic, model, format, policy });
 
@@ -165,6 +169,7 @@ export function createApp(config: AppConfig): Hono {
       source: (input, signal) =>
         researchEvents(input.topic, {
           llm: input.model ? { ...config.llm, model: input.model } : config.llm,
+          graph: input.graph,
           timeoutMs: config.timeoutMs,
           capacity: config.capacity,
           policy: input.policy ?? config.policy,
@@ -223,13 +228,7 @@ export function createApp(config: AppConfig): Hono {
           issues: [{ path: "", message: `at most ${maxBodyBytes} bytes` }],
         }, 400),
     }),
-    validator("json", (value, c) => {
-      const type = c.req.header("content-type") ?? "";
-      if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
-        return bad(c, "the body must be JSON (Content-Type: application/json)", []);
-      }
-      return parse(bodySchema, value, c);
-    }),
+    jsonBody(bodySchema),
   ] as const;
 
   app.post(
@@ -246,9 +245,25 @@ export function createApp(config: AppConfig): Hono {
     (c) => stream(c, c.req.valid("query")),
   );
 
-  mountRuns(app, { backend, validateBody: [...researchBody], token: config.token });
+  mountRuns(app, {
+    backend,
+    validateBody: [researchBody[0], jsonBody(runBodySchema)],
+    checkGraph: researchGraphIssues,
+    token: config.token,
+  });
 
   return app;
+}
+
+/** A JSON body (by Content-Type) validated with `schema` into `c.req.valid("json")`. */
+function jsonBody<T extends z.ZodMiniType>(schema: T) {
+  return validator("json", (value, c) => {
+    const type = c.req.header("content-type") ?? "";
+    if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
+      return bad(c, "the body must be JSON (Content-Type: application/json)", []);
+    }
+    return parse(schema, value, c);
+  });
 }
 
 /** `text` when the client asks for text/plain rather than event streams; SSE otherwise. */

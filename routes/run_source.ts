@@ -9,6 +9,10 @@ import type { LlmConfig } from "../src/llm/config.ts";
 import type { RunEvent } from "../src/runs/runs.ts";
 import { researchEvents as researchEventStream } from "../src/research/research_events.ts";
 import { errorMessage } from "./stream.ts";
+import { GraphError, type GraphIssue } from "../src/graph/model.ts";
+import { parseGraph } from "../src/graph/read.ts";
+import { loadGraph } from "../src/graph/load.ts";
+import { researchActors, withTopic } from "../src/research/run_research.ts";
 
 /** How to run the research flow as a run. */
 export interface ResearchEventsOptions {
@@ -18,6 +22,8 @@ export interface ResearchEventsOptions {
   policy?: "fail-fast" | "continue";
   /** Send the agents' reasoning (default true). */
   reasoning?: boolean;
+  /** Run this graph instead of the research graph (see runResearch). */
+  graph?: unknown;
 }
 
 /**
@@ -70,4 +76,22 @@ export function researchSummary(summary: unknown, event: RunEvent): ResearchSumm
   else if (event.type === "usage" && data.scope === "flow") s.usage = data.usage;
   else if (event.type === "error" && typeof data.message === "string") s.error = data.message;
   return s;
+}
+
+/**
+ * What is wrong with a graph given to `POST /runs` for the research flow, before anything runs:
+ * the faults `loadGraph` finds against the research templates (each with its JSON path), and a
+ * graph with no initial packet for the topic. Empty when it would run.
+ */
+export function researchGraphIssues(graph: unknown): GraphIssue[] {
+  try {
+    // Against the document as sent, so each fault's path is where it is in that document; then
+    // the topic must have somewhere to go.
+    loadGraph(graph, researchActors({}, () => {}));
+    withTopic(parseGraph(graph), "topic");
+    return [];
+  } catch (error) {
+    if (error instanceof GraphError) return error.issues;
+    throw error;
+  }
 }

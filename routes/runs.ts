@@ -24,6 +24,8 @@ export interface RunInput {
   topic: string;
   model?: string;
   policy?: "fail-fast" | "continue";
+  /** The graph to run (`POST /runs` only; default: the research graph). */
+  graph?: unknown;
 }
 
 /** Where runs are executed and stored. */
@@ -50,6 +52,8 @@ export interface RunRoutesOptions {
   backend: RunBackend;
   /** Middlewares that validate a `POST /runs` body into `c.req.valid("json")` as a {@link RunInput}. */
   validateBody: MiddlewareHandler[];
+  /** Faults of a `graph` given to `POST /runs` (each with its JSON path); empty when it runs. */
+  checkGraph?: (graph: unknown) => { path: string; message: string }[];
   /** The server's bearer token (auth is off without it); also the key of `?token=`. */
   token?: string;
   /** Keep-alive comment interval on event streams (default 15,000 ms). */
@@ -167,6 +171,14 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
   app.post("/runs", async (c) => {
     const input = (c.req as unknown as { valid(t: "json"): RunInput }).valid("json");
     const detach = /^(1|true|yes)$/i.test(c.req.query("detach") ?? "");
+    if (input.graph !== undefined && options.checkGraph) {
+      const issues = options.checkGraph(input.graph)
+        .map((i) => ({ path: `graph${i.path.replace(/^\$/, "")}`, message: i.message }));
+      if (issues.length) {
+        const list = issues.slice(0, 3).map((i) => `${i.path}: ${i.message}`).join("; ");
+        return c.json({ error: `invalid graph: ${list}`, issues }, 400);
+      }
+    }
     if (backend.kind === "forward") {
       const id = crypto.randomUUID();
       const url = new URL(c.req.url);
@@ -189,6 +201,7 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
           topic: input.topic,
           ...(input.model ? { model: input.model } : {}),
           ...(input.policy ? { policy: input.policy } : {}),
+          ...(input.graph !== undefined ? { graph: input.graph } : {}),
         },
         source: (signal) => backend.source(input, signal),
       });

@@ -13,6 +13,7 @@ import { createApp, researchRuns } from "../routes/app.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { signRunToken } from "../routes/run_token.ts";
 import { countedModel, eventually } from "./http_helpers.ts";
+import researchGraphJson from "../src/research/research.graph.json" with { type: "json" };
 
 type Transport = "in-process" | "loopback";
 const TRANSPORTS: Transport[] = runtime === "workerd" ? ["in-process"] : ["in-process", "loopback"];
@@ -414,3 +415,41 @@ for (const transport of TRANSPORTS) {
     }
   });
 }
+
+test("runs: POST /runs runs a graph it is given, and refuses a broken one with every fault and its path", async () => {
+  const m = countedModel();
+  const app = createApp({ llm: { fetch: m.fetch } });
+  // The research graph as JSON, as a client would send it.
+  const graph = structuredClone(researchGraphJson) as {
+    processes: Record<string, unknown>;
+    connections: { from?: { nodeId: string }; to: { nodeId: string } }[];
+  };
+  const ok = await app.request("/runs", json({ topic: "zero", graph }));
+  assert.equal(ok.status, 201);
+  const frames = (await readUntil(ok)).frames;
+  assert.equal(frames.at(-1)!.event, "done");
+  const id = ok.headers.get("location")!.slice(6);
+  assert.deepEqual((await (await app.request(`/runs/${id}`)).json()).input.graph, graph);
+
+  const broken = structuredClone(graph);
+  (broken.processes.quoter as { component: string }).component = "tpl_poet";
+  broken.connections.push({
+    from: { nodeId: "ghost", portName: "out" },
+    to: { nodeId: "synth", portName: "facts" },
+  } as never);
+  const bad = await app.request("/runs", json({ topic: "zero", graph: broken }));
+  assert.equal(bad.status, 400);
+  const body = await bad.json();
+  assert.match(body.error, /^invalid graph: /);
+  assert.ok(body.issues.length >= 2, JSON.stringify(body.issues));
+  assert.ok(
+    body.issues.some((i: { path: string; message: string }) =>
+      i.path === "graph.processes.quoter.component" && /tpl_poet/.test(i.message)
+    ),
+    JSON.stringify(body.issues),
+  );
+  assert.ok(body.issues.every((i: { path: string }) => i.path.startsWith("graph")));
+  const notGraph = await app.request("/runs", json({ topic: "zero", graph: 42 }));
+  assert.equal(notGraph.status, 400);
+  assert.equal(m.model.stats.started, 4, "nothing ran for the refused graphs");
+});
