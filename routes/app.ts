@@ -154,10 +154,15 @@ export function createApp(config: AppConfig): Hono {
   app.get("/", (c) => c.html(page, 200, { "Cache-Control": "no-cache" }));
   app.get("/healthz", (c) => c.json({ ok: true, active: inFlight.size }));
 
+  // Reflow's JSON (default), a Mermaid flowchart, or the graph model itself (what the page draws).
   app.get("/graph", (c) => {
     const graph = researchGraph(c.req.query("topic") || undefined);
-    if (c.req.query("format") === "mermaid") return c.text(toMermaid(graph));
-    return c.json(toGraphJson(graph));
+    const format = c.req.query("format") ?? "reflow";
+    if (format === "mermaid") return c.text(toMermaid(graph));
+    if (format === "model") return c.json(graph);
+    if (format === "reflow") return c.json(toGraphJson(graph));
+    const message = "format must be one of: reflow, mermaid, model";
+    return c.json({ error: message, issues: [{ path: "format", message }] }, 400);
   });
 
   const backend: RunBackend = config.runs && "forward" in config.runs

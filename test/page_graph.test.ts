@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { parseGraph } from "../src/mod.ts";
 import { researchGraph } from "../src/research/mod.ts";
 import { graphSvg, layout } from "../routes/page.ts";
+import { createApp } from "../routes/app.ts";
+import { createOfflineModel } from "../src/llm/offline_model.ts";
 import zeal from "../examples/research.zeal.json" with { type: "json" };
 import { test } from "./harness.ts";
 
@@ -46,4 +48,16 @@ test("page graph: without positions, a layered layout puts every node right of w
   assert.ok(!svg.includes("<b>"), "ids and labels are escaped");
   assert.match(svg, /id="node-a&#34;&#60;b&#62;"/);
   assert.match(svg, />Bee<\/text>/);
+});
+
+test("GET /graph serves the graph the page draws: Reflow JSON, Mermaid or the model", async () => {
+  const app = createApp({ llm: { fetch: createOfflineModel().fetch } });
+  const model = await (await app.request("/graph?format=model&topic=tea")).json();
+  assert.deepEqual(model, researchGraph("tea"));
+  assert.deepEqual(parseGraph(await (await app.request("/graph?topic=tea")).json()), model);
+  const page = await (await app.request("/")).text();
+  assert.ok(page.includes(graphSvg(researchGraph())), "the page draws that graph");
+  const bad = await app.request("/graph?format=yaml");
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error, /format must be one of: reflow, mermaid, model/);
 });
