@@ -1,0 +1,89 @@
+/**
+ * Admission control: how many research flows may run at once, server-wide (per isolate on Workers)
+ * and per client address. A request over either cap is answered at once with `429` and
+ * `Retry-After`, before its body is read or a model is asked anything.
+ *
+ * @module
+ */
+
+/** The caps. */
+export interface AdmissionLimits {
+  /** Flows (and requests reading their body) in flight at once, server-wide. */
+  maxFlows: number;
+  /** The same, per client address (IPv6: per /64), when the runtime tells the address. */
+  maxFlowsPerClient: number;
+}
+
+/** A place in the server: hand it back once, when the flow (or the refused request) is over. */
+export interface Slot {
+  release(): void;
+}
+
+/** Why a request was refused. */
+export type Refusal = "server" | "client";
+
+/**
+ * Counts flows in flight and refuses the one too many.
+ *
+ * @example
+ * ```ts
+ * const admission = new Admission({ maxFlows: 64, maxFlowsPerClient: 8 });
+ * const slot = admission.enter("203.0.113.7");
+ * if (typeof slot === "string") return tooBusy(slot);
+ * try { … } finally { slot.release(); }
+ * ```
+ */
+export class Admission {
+  #active = 0;
+  #perClient = new Map<string, number>();
+
+  constructor(readonly limits: AdmissionLimits) {}
+
+  /** Requests holding a slot now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Takes a slot for a request from `address` (undefined: unknown, only the server cap applies). */
+  enter(address: string | undefined): Slot | Refusal {
+    if (this.#active >= this.limits.maxFlows) return "server";
+    const key = address === undefined ? undefined : clientKey(address);
+    const mine = key === undefined ? 0 : this.#perClient.get(key) ?? 0;
+    if (key !== undefined && mine >= this.limits.maxFlowsPerClient) return "client";
+    this.#active++;
+    if (key !== undefined) this.#perClient.set(key, mine + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#active--;
+        if (key === undefined) return;
+        const left = (this.#perClient.get(key) ?? 1) - 1;
+        if (left <= 0) this.#perClient.delete(key);
+        else this.#perClient.set(key, left);
+      },
+    };
+  }
+}
+
+/**
+ * The key a client is counted under: an IPv4 address as it is (also when written IPv4-mapped,
+ * `::ffff:192.0.2.1`), an IPv6 address by its /64 prefix, since one host commonly holds a whole
+ * /64; anything else (a name, a malformed value) as it is.
+ */
+export function clientKey(address: string): string {
+  const bare = address.trim().replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
+  if (mapped) return mapped[1];
+  if (!bare.includes(":")) return bare;
+  const halves = bare.split("::");
+  if (halves.length > 2) return bare;
+  const head = halves[0] ? halves[0].split(":") : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
+  const missing = 8 - head.length - tail.length;
+  if (missing < 0 || (halves.length === 1 && missing !== 0)) return bare;
+  const groups = [...head, ...Array(missing).fill("0"), ...tail];
+  if (!groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return bare;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
