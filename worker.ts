@@ -1,15 +1,21 @@
 /**
  * The Cloudflare Workers entry (named by wrangler.toml): the same Hono app as `--serve`.
  *
- * Bindings (vars or secrets): OPENAI_BASE_URL, OPENAI_API_KEY, REFLOW_MODEL, REFLOW_TOKEN,
- * REFLOW_CORS (comma-separated origins), REFLOW_OFFLINE ("1" forces the offline model),
- * REFLOW_OFFLINE_TOKEN_DELAY_MS / REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS (its pacing). A Worker has
- * no local Ollama, so without OPENAI_BASE_URL it answers with the in-process offline model.
+ * Bindings (vars or secrets): OPENAI_BASE_URL, OPENAI_API_KEY, REFLOW_MODEL, the app's settings
+ * (routes/env.ts: REFLOW_TOKEN, REFLOW_CORS, REFLOW_MODELS, the limits, …), REFLOW_OFFLINE ("1"
+ * forces the offline model), REFLOW_OFFLINE_TOKEN_DELAY_MS / REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS
+ * (its pacing). A Worker has no local Ollama, so without OPENAI_BASE_URL it answers with the
+ * in-process offline model. A binding that is present but wrong (a blank REFLOW_TOKEN, …) makes
+ * every request a 500 `misconfigured`, with the one-line reason in the Worker's log.
+ *
+ * Client addresses (for the per-client cap) come from `CF-Connecting-IP`, which Cloudflare's edge
+ * sets on every request; the server-wide cap counts per isolate.
  *
  * @module
  */
 import type { Hono } from "hono";
 import { type AppConfig, createApp, researchRuns } from "./routes/app.ts";
+import { serverSettings, SettingsError } from "./routes/env.ts";
 import { type SqlDriver, SqlRunStore, type SqlValue } from "./src/runs/sql_store.ts";
 import { createOfflineModel } from "./src/llm/offline_model.ts";
 import type { LlmConfig } from "./src/llm/config.ts";
@@ -21,6 +27,14 @@ export interface Env {
   REFLOW_MODEL?: string;
   REFLOW_TOKEN?: string;
   REFLOW_CORS?: string;
+  REFLOW_MODELS?: string;
+  REFLOW_ANY_MODEL?: string;
+  REFLOW_MAX_FLOWS?: string;
+  REFLOW_MAX_FLOWS_PER_CLIENT?: string;
+  REFLOW_TIMEOUT_MS?: string;
+  REFLOW_BODY_TIMEOUT_MS?: string;
+  REFLOW_MAX_BODY_BYTES?: string;
+  REFLOW_VERBOSE_ERRORS?: string;
   REFLOW_OFFLINE?: string;
   REFLOW_OFFLINE_TOKEN_DELAY_MS?: string;
   REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS?: string;
@@ -57,6 +71,14 @@ const KEYS: (keyof Env)[] = [
   "REFLOW_MODEL",
   "REFLOW_TOKEN",
   "REFLOW_CORS",
+  "REFLOW_MODELS",
+  "REFLOW_ANY_MODEL",
+  "REFLOW_MAX_FLOWS",
+  "REFLOW_MAX_FLOWS_PER_CLIENT",
+  "REFLOW_TIMEOUT_MS",
+  "REFLOW_BODY_TIMEOUT_MS",
+  "REFLOW_MAX_BODY_BYTES",
+  "REFLOW_VERBOSE_ERRORS",
   "REFLOW_OFFLINE",
   "REFLOW_OFFLINE_TOKEN_DELAY_MS",
   "REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS",
@@ -64,7 +86,7 @@ const KEYS: (keyof Env)[] = [
 
 // One app per isolate and configuration (bindings only change with a new deployment, but an
 // isolate may serve several environments in local development).
-let cached: { key: string; app: Hono } | undefined;
+let cached: { key: string; app: Hono | SettingsError } | undefined;
 
 function setting(env: Env, name: keyof Env): string | undefined {
   const value = env[name];
@@ -76,8 +98,20 @@ function delay(value: string | undefined, fallback: number): number {
   return value !== undefined && Number.isFinite(n) && n >= 0 ? n : fallback;
 }
 
-/** The app's configuration for these bindings (shared by the Worker and each run's object). */
+/** The binding as set (a string binding left empty is ""), for routes/env.ts to judge. */
+function raw(env: Env, name: string): string | undefined {
+  const value = (env as Record<string, unknown>)[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+/**
+ * The app's configuration for these bindings (shared by the Worker and each run's object); a
+ * {@link SettingsError} when one is present but wrong.
+ */
 function configFor(env: Env): AppConfig {
+  const settings = serverSettings((name) => raw(env, name), {
+    model: setting(env, "REFLOW_MODEL"),
+  });
   const baseURL = setting(env, "OPENAI_BASE_URL");
   const offline = /^(1|true|yes)$/i.test(setting(env, "REFLOW_OFFLINE") ?? "") || !baseURL;
   const llm: LlmConfig = {
@@ -97,17 +131,30 @@ function configFor(env: Env): AppConfig {
       ),
     }).fetch;
   }
-  const cors = setting(env, "REFLOW_CORS")?.split(",").map((s) => s.trim()).filter(Boolean);
-  return { llm, token: setting(env, "REFLOW_TOKEN"), cors: cors?.length ? cors : undefined };
+  return {
+    llm,
+    ...settings,
+    clientAddress: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
+    log: (line) => console.error(line),
+  };
 }
 
-/** Builds the app for these bindings. */
-export function appFor(env: Env = {}): Hono {
-  const key = JSON.stringify([...KEYS.map((k) => setting(env, k) ?? null), !!env.RUNS]);
+/** Builds the app for these bindings, or the {@link SettingsError} that stops it. */
+export function appFor(env: Env = {}): Hono | SettingsError {
+  const key = JSON.stringify([...KEYS.map((k) => raw(env, k) ?? null), !!env.RUNS]);
   if (cached?.key === key) return cached.app;
+  let config: AppConfig;
+  try {
+    config = configFor(env);
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    console.error(`reflow-edge: ${error.message}`);
+    cached = { key, app: error };
+    return error;
+  }
   const runs = env.RUNS;
   const app = createApp({
-    ...configFor(env),
+    ...config,
     // Every request about run {id} goes to that run's own Durable Object.
     runs: runs && { forward: (id, request) => runs.get(runs.idFromName(id)).fetch(request) },
   });
@@ -181,7 +228,14 @@ export class RunObject {
 
 export default {
   fetch(request: Request, env: Env, ctx: unknown): Response | Promise<Response> {
+    const app = appFor(env);
+    if (app instanceof SettingsError) {
+      return Response.json({
+        error: "the server is misconfigured; its operator can read why in the Worker's log",
+        code: "misconfigured",
+      }, { status: 500 });
+    }
     // deno-lint-ignore no-explicit-any
-    return appFor(env).fetch(request, env, ctx as any);
+    return app.fetch(request, env, ctx as any);
   },
 };

@@ -15,8 +15,13 @@ export function argv(): string[] {
 
 /** Reads an environment variable; undefined when unset or empty. */
 export function env(name: string): string | undefined {
-  const value = deno ? deno.env.get(name) : proc.env[name];
+  const value = envRaw(name);
   return value === undefined || value === "" ? undefined : value;
+}
+
+/** Reads an environment variable as set: undefined only when unset ("" when set empty). */
+export function envRaw(name: string): string | undefined {
+  return deno ? deno.env.get(name) : proc.env[name];
 }
 
 /**

@@ -1,27 +1,25 @@
 /**
- * `--serve`: serves the HTTP app (routes/app.ts) with `Deno.serve` under Deno and
- * `@hono/node-server` under Node, until Ctrl-C.
+ * `--serve`: serves the HTTP app (routes/app.ts) over node:http (cli/listen.ts) under Node and
+ * under Deno, until Ctrl-C.
  *
- * Environment: PORT (default 8787; `--port` wins), HOST (default 127.0.0.1), REFLOW_TOKEN (bearer
- * token for /research and /graph), REFLOW_CORS (comma-separated origins, or `*`), plus the CLI's
- * model settings (OPENAI_BASE_URL, OPENAI_API_KEY, REFLOW_MODEL) with the same offline fallback.
- * REFLOW_RUNS_DB: where /runs are kept (cli/sqlite.ts); REFLOW_RUNS_TTL_MS: how long finished runs
- * stay (default one hour).
+ * Environment: PORT (default 8787; `--port` wins), HOST (default 127.0.0.1), the app's settings
+ * (routes/env.ts: REFLOW_TOKEN, REFLOW_CORS, REFLOW_MODELS, the limits, …), the connection limits
+ * REFLOW_HEADERS_TIMEOUT_MS, REFLOW_REQUEST_TIMEOUT_MS and REFLOW_KEEPALIVE_TIMEOUT_MS, plus the
+ * CLI's model settings (OPENAI_BASE_URL, OPENAI_API_KEY, REFLOW_MODEL) with the same offline
+ * fallback. REFLOW_RUNS_DB: where /runs are kept (cli/sqlite.ts); REFLOW_RUNS_TTL_MS: how long
+ * finished runs stay (default one hour). A setting that is present but wrong stops the server
+ * before it listens, with one line saying why (exit 2).
  */
 import { createApp, researchRuns } from "../routes/app.ts";
+import { serverSettings, SettingsError, wholeNumber } from "../routes/env.ts";
 import { chooseRunStore } from "./sqlite.ts";
 import type { CliArgs } from "./args.ts";
-import { env, onInterrupt, printError } from "./platform.ts";
+import { clientAddress, listen, type Listening, type ListenLimits } from "./listen.ts";
+import { env, envRaw, onInterrupt, printError } from "./platform.ts";
 import { chooseLlm, type CliEnv } from "./research.ts";
 
 // deno-lint-ignore no-explicit-any
 const deno = (globalThis as any).Deno;
-
-/** A running server: its URL and how to stop it. */
-interface Running {
-  url: string;
-  close(): Promise<void>;
-}
 
 /** Where `--serve` listens: `--port`, else PORT, else 8787; HOST, else 127.0.0.1. */
 export function listenAddress(args: CliArgs): { port: number; hostname: string } | undefined {
@@ -38,6 +36,22 @@ export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
     return 2;
   }
   const { port, hostname } = address;
+  let appSettings;
+  const limits: Partial<ListenLimits> = {};
+  try {
+    appSettings = serverSettings(envRaw, { model: args.model ?? settings.model });
+    const set = (name: string, key: keyof ListenLimits) => {
+      const n = wholeNumber(envRaw, name);
+      if (n !== undefined) limits[key] = n;
+    };
+    set("REFLOW_HEADERS_TIMEOUT_MS", "headersTimeoutMs");
+    set("REFLOW_REQUEST_TIMEOUT_MS", "requestTimeoutMs");
+    set("REFLOW_KEEPALIVE_TIMEOUT_MS", "keepAliveTimeoutMs");
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    printError(`reflow-edge: ${error.message}`);
+    return 2;
+  }
   let llm;
   try {
     llm = await chooseLlm(args, settings, printError);
@@ -45,7 +59,6 @@ export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
     printError(`reflow-edge: ${(error as Error).message}`);
     return 1;
   }
-  const cors = env("REFLOW_CORS")?.split(",").map((s) => s.trim()).filter(Boolean);
   const shutdown = new AbortController();
   const chosen = await chooseRunStore(env("REFLOW_RUNS_DB"));
   printError(chosen.notice);
@@ -67,9 +80,10 @@ export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
   try {
     app = createApp({
       llm,
-      token: env("REFLOW_TOKEN"),
-      cors: cors?.length ? cors : undefined,
+      ...appSettings,
+      clientAddress,
       signal: shutdown.signal,
+      log: printError,
       runs,
     });
   } catch (error) {
@@ -78,16 +92,15 @@ export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
     return 2;
   }
 
-  let running: Running;
+  let running: Listening;
   try {
-    running = deno
-      ? serveDeno(app.fetch, port, hostname)
-      : await serveNode(app.fetch, port, hostname);
+    running = await listen(app.fetch, { port, hostname, limits });
   } catch (error) {
+    clearInterval(sweeper);
     printError(`reflow-edge: cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
     return 1;
   }
-  console.log(`reflow-edge: serving ${running.url} (Ctrl-C to stop)`);
+  console.log(`reflow-edge: serving ${running.url}/ (Ctrl-C to stop)`);
 
   await new Promise<void>((resolve) => {
     const stop = onInterrupt(() => {
@@ -109,47 +122,4 @@ export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
 function unrefTimer(timer: ReturnType<typeof setInterval>): void {
   if (deno) deno.unrefTimer(timer as unknown as number);
   else (timer as unknown as { unref(): void }).unref();
-}
-
-type Handler = (req: Request) => Response | Promise<Response>;
-
-function urlOf(hostname: string, port: number): string {
-  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-  return `http://${host}:${port}/`;
-}
-
-function serveDeno(handler: Handler, port: number, hostname: string): Running {
-  const server = deno.serve({ port, hostname, onListen() {} }, handler);
-  return {
-    url: urlOf(hostname, server.addr.port),
-    close: () => withLimit(server.shutdown(), 3_000),
-  };
-}
-
-async function serveNode(handler: Handler, port: number, hostname: string): Promise<Running> {
-  const { serve } = await import("@hono/node-server");
-  let server!: ReturnType<typeof serve>;
-  const info = await new Promise<{ port: number }>((resolve, reject) => {
-    server = serve({ fetch: handler, port, hostname }, resolve);
-    server.once("error", reject);
-  });
-  return {
-    url: urlOf(hostname, info.port),
-    close: () =>
-      withLimit(
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-        }),
-        3_000,
-      ),
-  };
-}
-
-function withLimit(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise.then(() => {}, () => {}),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { validator } from "hono/validator";
@@ -17,8 +16,12 @@ import type { LlmConfig } from "../src/llm/config.ts";
 import { toGraphJson } from "../src/graph/write.ts";
 import { toMermaid } from "../src/mermaid.ts";
 import { researchGraph } from "../src/research/run_research.ts";
+import { Admission } from "./admission.ts";
 import { bearerAuth } from "./auth.ts";
+import { readBody } from "./body.ts";
+import { clientError, logLine } from "./errors.ts";
 import { pageHtml } from "./page.ts";
+import { createScrubber, type Scrubber } from "./secrets.ts";
 import { researchStream, type StreamFormat } from "./stream.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { Runs } from "../src/runs/runs.ts";
@@ -49,6 +52,34 @@ export interface AppConfig {
    */
   policy?: Policy;
   /**
+   * The models a client may ask for (`model` in the body or query); the default is `llm.model`,
+   * which must be one of them, or else the first. Without it a request naming a model is refused
+   * (400), unless {@link AppConfig.anyModel} is set.
+   */
+  models?: string[];
+  /** Let clients ask for any model (the operator pays for it). Default false. */
+  anyModel?: boolean;
+  /** Flows in flight at once, server-wide (per isolate on Workers); more are a 429. Default 64. */
+  maxFlows?: number;
+  /** Flows in flight at once per client address (see {@link AppConfig.clientAddress}). Default 8. */
+  maxFlowsPerClient?: number;
+  /** `Retry-After` on a 429, in seconds. Default 5. */
+  retryAfterSeconds?: number;
+  /**
+   * The client's address, from what the runtime tells about the connection (`env` is the second
+   * argument of `app.fetch`). Without it only the server-wide cap applies.
+   */
+  clientAddress?: (request: Request, env: unknown) => string | undefined;
+  /** The request body must arrive within this many ms, or the answer is a 408. Default 15,000. */
+  bodyTimeoutMs?: number;
+  /**
+   * Show clients the full error of a failed flow (the model server's host and words, scrubbed of
+   * secrets) instead of a code and a message. Default false.
+   */
+  verboseErrors?: boolean;
+  /** Where failed flows are logged, with full detail (scrubbed of secrets). Default: nowhere. */
+  log?: (line: string) => void;
+  /**
    * Where `/runs` live: a {@link Runs} (default: one in memory, made here), or `{ forward }` to
    * pass each run's requests to its own host (the Worker: one Durable Object per run).
    */
@@ -61,6 +92,16 @@ export interface AppConfig {
 export function researchRuns(options: Omit<ConstructorParameters<typeof Runs>[0], "reduce">): Runs {
   return new Runs({ reduce: researchSummary, ...options });
 }
+
+/** The defaults of {@link AppConfig}'s limits, as the README documents them. */
+export const APP_LIMITS = Object.freeze({
+  maxTopicLength: 500,
+  maxBodyBytes: 16 * 1024,
+  maxFlows: 64,
+  maxFlowsPerClient: 8,
+  retryAfterSeconds: 5,
+  bodyTimeoutMs: 15_000,
+});
 
 /** runResearch's error policies, as a request or {@link AppConfig} names them. */
 export type Policy = "fail-fast" | "continue";
@@ -76,8 +117,29 @@ const POLICIES = ["fail-fast", "continue"] as const;
 
 /** Builds the Hono app for `config`. */
 export function createApp(config: AppConfig): Hono {
-  const maxTopicLength = config.maxTopicLength ?? 500;
-  const maxBodyBytes = config.maxBodyBytes ?? 16 * 1024;
+  const maxTopicLength = config.maxTopicLength ?? APP_LIMITS.maxTopicLength;
+  const maxBodyBytes = config.maxBodyBytes ?? APP_LIMITS.maxBodyBytes;
+  const bodyTimeoutMs = config.bodyTimeoutMs ?? APP_LIMITS.bodyTimeoutMs;
+  const retryAfter = String(config.retryAfterSeconds ?? APP_LIMITS.retryAfterSeconds);
+  const models = config.models?.length ? [...config.models] : undefined;
+  if (models && config.llm.model !== undefined && !models.includes(config.llm.model)) {
+    throw new Error(
+      `createApp: the default model ${config.llm.model} is not among the allowed models ` +
+        `(${models.join(", ")})`,
+    );
+  }
+  const llm = models && config.llm.model === undefined
+    ? { ...config.llm, model: models[0] }
+    : config.llm;
+  const scrub: Scrubber = createScrubber({
+    apiKey: llm.apiKey,
+    token: config.token,
+    urls: [llm.baseURL],
+  });
+  const admission = new Admission({
+    maxFlows: config.maxFlows ?? APP_LIMITS.maxFlows,
+    maxFlowsPerClient: config.maxFlowsPerClient ?? APP_LIMITS.maxFlowsPerClient,
+  });
   const topic = z.string({
     error: (i) => i.input === undefined ? "topic is required" : "topic must be a string",
   }).check(
@@ -111,25 +173,33 @@ export function createApp(config: AppConfig): Hono {
   // The requests whose flows are running. Holding the Requests (not just a signal) matters: on
   // Node 20 a Request follows the signal it was made with through a weak reference, so once a
   // Request made in-process (`app.request(path, { signal })`) is collected, aborting that signal
-  // no longer reaches `request.signal` and the flow would run on for a client that is gone. The
-  // body limit wraps the request in a second one whose signal follows the first: hold both.
-  const inFlight = new Set<Request[]>();
-  const received = new WeakMap<Context, Request>();
+  // no longer reaches `request.signal` and the flow would run on for a client that is gone.
+  const inFlight = new Set<Request>();
+  const slots = new WeakMap<Context, { release(): void }>();
   const app = new Hono();
-  app.use("/research", async (c, next) => {
-    received.set(c, c.req.raw);
+
+  // Hono answers HEAD by running the GET handler and dropping its body without cancelling it: a
+  // streamed body would run on for nobody. Cancel whatever body a HEAD produced.
+  app.use("*", async (c, next) => {
     await next();
+    if (c.req.method === "HEAD") await c.res.body?.cancel().catch(() => {});
   });
 
   app.onError((error, c) => {
     // A middleware's own response (bearer auth's 401 and its challenge) goes out as it is.
     if (error instanceof HTTPException && error.res) return error.getResponse();
     if (error instanceof HTTPException && error.status < 500) {
-      return c.json({ error: error.message || "bad request", issues: [] }, error.status);
+      return c.json(
+        { error: error.message || "bad request", code: "bad_request", issues: [] },
+        error.status,
+      );
     }
-    return c.json({ error: "internal error" }, 500);
+    config.log?.(`reflow-edge: ${c.req.method} ${c.req.path} failed: ${logLine(error, scrub)}`);
+    return c.json({ error: "internal error", code: "internal" }, 500);
   });
-  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) =>
+    c.json({ error: `no route for ${c.req.method} ${c.req.path}`, code: "not_found" }, 404)
+  );
 
   if (config.cors !== undefined) {
     app.use(
@@ -149,6 +219,34 @@ export function createApp(config: AppConfig): Hono {
     app.use("/graph", auth);
   }
 
+  // Admission: a slot per request that may start a flow, taken before its body is read and held
+  // until the flow ends (or handed back at once when the request is refused).
+  app.use("/research", async (c, next) => {
+    if (c.req.method !== "GET" && c.req.method !== "POST") return await next();
+    const slot = admission.enter(config.clientAddress?.(c.req.raw, c.env));
+    if (typeof slot === "string") {
+      return c.json(
+        {
+          error: slot === "server"
+            ? `the server is running as many research flows as it allows ` +
+              `(${admission.limits.maxFlows}); try again in ${retryAfter} s`
+            : `this client already runs as many research flows as one client may ` +
+              `(${admission.limits.maxFlowsPerClient}); try again in ${retryAfter} s`,
+          code: "busy",
+        },
+        429,
+        { "Retry-After": retryAfter },
+      );
+    }
+    slots.set(c, slot);
+    try {
+      await next();
+    } finally {
+      // A flow took the slot over (and releases it when it ends); otherwise it is free again.
+      if (slots.get(c) === slot) slot.release();
+    }
+  });
+
   // The page draws the same graph GET /graph serves.
   const page = pageHtml(researchGraph());
   app.get("/", (c) => c.html(page, 200, { "Cache-Control": "no-cache" }));
@@ -165,6 +263,52 @@ export function createApp(config: AppConfig): Hono {
     return c.json({ error: message, issues: [{ path: "format", message }] }, 400);
   });
 
+  /** The model a request may use, or the 400 that refuses it. */
+  const chooseModel = (c: Context, asked: string | undefined): string | undefined | Response => {
+    if (asked === undefined || asked === llm.model) return asked;
+    if (models) {
+      if (models.includes(asked)) return asked;
+      return bad(
+        c,
+        `model ${JSON.stringify(asked)} is not allowed here; allowed: ${models.join(", ")}`,
+        [
+          { path: "model", message: `must be one of: ${models.join(", ")}` },
+        ],
+      );
+    }
+    if (config.anyModel) return asked;
+    return bad(
+      c,
+      "this server does not let clients choose the model; leave out `model` " +
+        "(the server's operator can allow models with REFLOW_MODELS)",
+      [{ path: "model", message: "not accepted by this server" }],
+    );
+  };
+
+  // What a client sees of a failed flow (and of a specialist's failure under "continue"); the
+  // server log gets the whole story.
+  const errorViews = {
+    renderError: (error: unknown) => {
+      config.log?.(`reflow-edge: research flow failed: ${logLine(error, scrub)}`);
+      return clientError(error, { scrub, verbose: config.verboseErrors });
+    },
+    describeError: (error: unknown) => {
+      config.log?.(`reflow-edge: an agent failed (the flow goes on): ${logLine(error, scrub)}`);
+      return clientError(error, { scrub, verbose: config.verboseErrors }).message;
+    },
+  };
+
+  const headersFor = (fmt: StreamFormat) => ({
+    "Content-Type": fmt === "sse"
+      ? "text/event-stream; charset=utf-8"
+      : "text/plain; charset=utf-8",
+    // Without it workerd (miniflare and Cloudflare's edge) gzips text/plain, which buffers the
+    // whole body until the flow ends. See notes/streams-limits.md.
+    "Content-Encoding": "identity",
+    "Cache-Control": "no-cache, no-transform",
+    "X-Accel-Buffering": "no",
+  });
+
   const backend: RunBackend = config.runs && "forward" in config.runs
     ? { kind: "forward", forward: config.runs.forward }
     : {
@@ -173,11 +317,12 @@ export function createApp(config: AppConfig): Hono {
       idFromHeader: config.runIdFromHeader,
       source: (input, signal) =>
         researchEvents(input.topic, {
-          llm: input.model ? { ...config.llm, model: input.model } : config.llm,
+          llm: input.model ? { ...llm, model: input.model } : llm,
           graph: input.graph,
           timeoutMs: config.timeoutMs,
           capacity: config.capacity,
           policy: input.policy ?? config.policy,
+          ...errorViews,
         }, signal),
     };
 
@@ -186,62 +331,83 @@ export function createApp(config: AppConfig): Hono {
     input: { topic: string; model?: string; format?: StreamFormat; policy?: Policy },
   ) => {
     const fmt = input.format ?? preferredFormat(c.req.header("accept"));
-    const requests = [c.req.raw, received.get(c) ?? c.req.raw];
+    // HEAD: the headers a GET would get, and no flow.
+    if (c.req.method === "HEAD") return new Response(null, { headers: headersFor(fmt) });
+    const chosen = chooseModel(c, input.model);
+    if (chosen instanceof Response) return chosen;
+    const request = c.req.raw;
+    const slot = slots.get(c);
+    slots.delete(c);
+    inFlight.add(request);
+    const ended = () => {
+      inFlight.delete(request);
+      slot?.release();
+    };
     if (fmt === "sse" && backend.kind === "local") {
       // A run led by this one client: frames with ids, resumable while somebody watches.
-      const { topic, model, policy } = input;
-      inFlight.add(requests);
+      const { topic, policy } = input;
+      const model = chosen;
       return leadRunResponse(c, backend.runs, {
         input: { topic, ...(model ? { model } : {}), ...(policy ? { policy } : {}) },
         source: (signal) => backend.source({ topic, model, policy }, signal),
         stop: config.signal,
-        onEnd: () => inFlight.delete(requests),
+        onEnd: ended,
       });
     }
-    inFlight.add(requests);
-    const signals = [c.req.raw.signal, config.signal].filter((s): s is AbortSignal => !!s);
+    const signals = [request.signal, config.signal].filter((s): s is AbortSignal => !!s);
     const body = researchStream(input.topic, {
-      llm: input.model ? { ...config.llm, model: input.model } : config.llm,
+      llm: chosen ? { ...llm, model: chosen } : llm,
       format: fmt,
       signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
       timeoutMs: config.timeoutMs,
       capacity: config.capacity,
       policy: input.policy ?? config.policy,
-      onEnd: () => inFlight.delete(requests),
+      ...errorViews,
+      onEnd: ended,
     });
-    return new Response(body, {
-      headers: {
-        "Content-Type": fmt === "sse"
-          ? "text/event-stream; charset=utf-8"
-          : "text/plain; charset=utf-8",
-        // Without it workerd (miniflare and Cloudflare's edge) gzips text/plain, which buffers the
-        // whole body until the flow ends. See notes/streams-limits.md.
-        "Content-Encoding": "identity",
-        "Cache-Control": "no-cache, no-transform",
-        "X-Accel-Buffering": "no",
-      },
-    });
+    return new Response(body, { headers: headersFor(fmt) });
   };
 
-  // The body of POST /research and POST /runs: the same limit, type and schema.
-  const researchBody = [
-    bodyLimit({
-      maxSize: maxBodyBytes,
-      onError: (c) =>
-        c.json({
-          error: `the request body is larger than ${maxBodyBytes} bytes`,
-          issues: [{ path: "", message: `at most ${maxBodyBytes} bytes` }],
-        }, 400),
-    }),
-    jsonBody(bodySchema),
-  ] as const;
+  // The body of POST /research and POST /runs: read within the limits (routes/body.ts), JSON,
+  // the schema, and a model the client may ask for; then `c.req.valid("json")` holds it.
+  const jsonBody =
+    <T extends z.ZodMiniType<{ model?: string }>>(schema: T): MiddlewareHandler =>
+    async (c, next) => {
+      if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
+        return bad(c, "the body must be JSON (Content-Type: application/json)", []);
+      }
+      const text = await readBody(c.req.raw, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs });
+      if (typeof text !== "string") {
+        return c.json(
+          { error: text.error, code: text.code, issues: [{ path: "", message: text.error }] },
+          text.status,
+          text.close ? { Connection: "close" } : {},
+        );
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        return bad(c, "Malformed JSON in request body", []);
+      }
+      const input = parse(schema, json, c);
+      if (input instanceof Response) return input;
+      const chosen = chooseModel(c, input.model);
+      if (chosen instanceof Response) return chosen;
+      c.req.addValidatedData("json", { ...input, model: chosen });
+      await next();
+    };
+  const researchBody = jsonBody(bodySchema);
 
   app.post(
     "/research",
-    researchBody[0],
     validator("query", (value, c) => parse(querySchema, value, c)),
-    researchBody[1],
-    (c) => stream(c, { ...c.req.valid("json"), format: c.req.valid("query").format }),
+    researchBody,
+    (c) => {
+      const input = (c.req as unknown as { valid(t: "json"): z.output<typeof bodySchema> })
+        .valid("json");
+      return stream(c, { ...input, format: c.req.valid("query").format });
+    },
   );
 
   app.get(
@@ -252,7 +418,7 @@ export function createApp(config: AppConfig): Hono {
 
   mountRuns(app, {
     backend,
-    validateBody: [researchBody[0], jsonBody(runBodySchema)],
+    validateBody: [jsonBody(runBodySchema)],
     checkGraph: researchGraphIssues,
     token: config.token,
   });
@@ -261,15 +427,6 @@ export function createApp(config: AppConfig): Hono {
 }
 
 /** A JSON body (by Content-Type) validated with `schema` into `c.req.valid("json")`. */
-function jsonBody<T extends z.ZodMiniType>(schema: T) {
-  return validator("json", (value, c) => {
-    const type = c.req.header("content-type") ?? "";
-    if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
-      return bad(c, "the body must be JSON (Content-Type: application/json)", []);
-    }
-    return parse(schema, value, c);
-  });
-}
 
 /** `text` when the client asks for text/plain rather than event streams; SSE otherwise. */
 function preferredFormat(accept: string | undefined): StreamFormat {
@@ -291,5 +448,5 @@ function parse<T extends z.ZodMiniType>(
 }
 
 function bad(c: Context, error: string, issues: Issue[]): Response {
-  return c.json({ error, issues }, 400);
+  return c.json({ error, code: "bad_request", issues }, 400);
 }

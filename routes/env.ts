@@ -7,6 +7,7 @@
  * @module
  */
 import type { AppConfig } from "./app.ts";
+import { TOKEN_SYNTAX } from "./auth.ts";
 
 /** A setting is present but unusable; the message is the one line to show the operator. */
 export class SettingsError extends Error {
@@ -55,9 +56,10 @@ export function serverSettings(get: EnvGetter, { model }: { model?: string } = {
         "REFLOW_TOKEN is set but blank: set it to a token, or unset it to serve without auth",
       );
     }
-    if (!/^[\x21-\x7e]+$/.test(token)) {
+    if (!TOKEN_SYNTAX.test(token)) {
       throw new SettingsError(
-        "REFLOW_TOKEN must be printable ASCII without spaces (clients send it in a header)",
+        "REFLOW_TOKEN may contain only letters, digits and . _ ~ + / - (then = padding), as a " +
+          "bearer token must (RFC 6750)",
       );
     }
     settings.token = token;

@@ -1,6 +1,6 @@
 /**
  * What an HTTP client sees of a failed flow, rendered in this one place: a stable `code`, the
- * agent that failed, and a message that says what failed and what to try. The model server's host
+ * node (agent) that failed, and a message that says what failed and what to try. The model server's host
  * and its own words go to the server log only ({@link logLine}), unless the operator turns on
  * verbose errors. Every text passes through the server's {@link Scrubber}.
  *
@@ -20,8 +20,8 @@ export interface ClientError {
    */
   code: string;
   message: string;
-  /** The graph node that failed, when one did. */
-  agent?: string;
+  /** The graph node that failed, when one did (as the research vocabulary's `error` names it). */
+  node?: string;
 }
 
 /** How to render: the server's scrubber, and whether the client may see the full detail. */
@@ -37,7 +37,7 @@ export interface RenderOptions {
  * @example
  * ```ts
  * const shown = clientError(error, { scrub });
- * // { code: "unauthorized", agent: "statistician", message: "the model server refused … " }
+ * // { code: "unauthorized", node: "statistician", message: "the model server refused … " }
  * ```
  */
 export function clientError(error: unknown, options: RenderOptions): ClientError {
@@ -65,7 +65,7 @@ export function clientError(error: unknown, options: RenderOptions): ClientError
   return {
     code,
     message: options.scrub(options.verbose ? describe(error) : message),
-    ...(agent === undefined ? {} : { agent }),
+    ...(agent === undefined ? {} : { node: agent }),
   };
 }
 

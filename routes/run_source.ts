@@ -24,6 +24,10 @@ export interface ResearchEventsOptions {
   reasoning?: boolean;
   /** Run this graph instead of the research graph (see runResearch). */
   graph?: unknown;
+  /** What the run's `error` event says (routes/errors.ts renders it for the app). */
+  renderError?: (error: unknown) => { message: string; code?: string };
+  /** How a specialist's failure reads in its note under `"continue"` (see runResearch). */
+  describeError?: (error: unknown) => string;
 }
 
 /**
@@ -40,7 +44,7 @@ export function researchEvents(
   const events = researchEventStream(topic, {
     ...options,
     signal,
-    describeError: (error) => errorMessage(error, options.llm.apiKey),
+    describeError: options.describeError ?? ((error) => errorMessage(error, options.llm.apiKey)),
   }).getReader();
   return new ReadableStream<RunEvent>({
     async pull(c) {

@@ -34,6 +34,13 @@ export interface ResearchStreamOptions {
   onEvent?: (event: NetworkEvent) => void;
   /** Called once when the flow has fully ended (completed, failed or aborted). */
   onEnd?: () => void;
+  /**
+   * What the client is told of a failed flow (routes/errors.ts renders it for the app). Default:
+   * the error's message without the API key.
+   */
+  renderError?: (error: unknown) => { message: string; code?: string };
+  /** How a specialist's failure reads in its note under `"continue"` (see runResearch). */
+  describeError?: (error: unknown) => string;
 }
 
 /** A Server-Sent Events frame. */
@@ -60,7 +67,8 @@ export function researchStream(
     policy: options.policy,
     reasoning: options.reasoning,
     onEvent: options.onEvent,
-    describeError: (error) => errorMessage(error, options.llm.apiKey),
+    describeError: options.describeError ?? ((error) => errorMessage(error, options.llm.apiKey)),
+    renderError: options.renderError,
     onEnd: () => options.onEnd?.(),
   }).getReader();
   const encoder = new TextEncoder();

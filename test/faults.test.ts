@@ -4,9 +4,10 @@
  * SSE, a connection dropped mid-stream, and one specialist failing while the others stream.
  *
  * Under fail-fast each one must end the SSE stream with exactly one `event: error` that names the
- * failing node, says what went wrong and where (base URL, model), never shows the key, and closes
- * the stream; the siblings' model requests are aborted on the model server. Under `continue` the
- * failing specialist's error note reaches the answer, then `done`.
+ * failing node and the model with a stable code and what to try, never shows the key nor the model
+ * server's host (those go to the server log, or to the client when the operator turns on verbose
+ * errors), and closes the stream; the siblings' model requests are aborted on the model server.
+ * Under `continue` the failing specialist's error note reaches the answer, then `done`.
  *
  * The model is the offline model, in-process (its `fetch`) or on a loopback port (a real socket,
  * node and deno only), with small first-token and idle timeouts so stalls fail fast.
@@ -34,20 +35,48 @@ const NET: { only: Runtime[]; why: string } = {
     "the in-process variant already covers; nothing can refuse a connection)",
 };
 
-/** Asserts the shape every fail-fast fault must have; returns the error message. */
-function checkFailFast(frames: Frame[], c: FaultCase, baseURL: string): string {
+/**
+ * Asserts the shape every fail-fast fault must have; returns the error message. `logged` is the
+ * server log: the full story (server's words, base URL) is there, never in front of the client
+ * unless `verbose`.
+ */
+function checkFailFast(
+  frames: Frame[],
+  c: FaultCase,
+  baseURL: string,
+  logged: string[],
+  verbose = false,
+): string {
   const errors = frames.filter((f) => f.event === "error");
   assert.equal(errors.length, 1, `exactly one error frame: ${frames.map((f) => f.event)}`);
   assert.equal(frames.at(-1)!.event, "error", "the error is the last frame");
   assert.ok(!frames.some((f) => f.event === "answer" || f.event === "done"), "no answer, no done");
-  const message: string = errors[0].data.message;
+  const { message, code, node: agent } = errors[0].data;
   assert.equal(typeof message, "string");
   const node = c.role ? NODE_OF[c.role] : "(factual|statistician|quoter)";
-  assert.match(message, new RegExp(`^node "${node}" failed: `), message);
-  assert.match(message, c.says, message);
-  assert.ok(message.includes(baseURL), `names the base URL ${baseURL}: ${message}`);
+  assert.match(String(agent), new RegExp(`^${node}$`), JSON.stringify(errors[0].data));
+  assert.match(code, c.code, message);
   assert.ok(message.includes(MODEL), `names the model: ${message}`);
   assert.ok(!message.includes(SENTINEL_KEY), "never the key");
+  const host = new URL(baseURL).host;
+  if (verbose) {
+    assert.match(message, new RegExp(`^node "${node}" failed: `), message);
+    assert.match(message, c.says, message);
+    assert.ok(message.includes(baseURL), `names the base URL ${baseURL}: ${message}`);
+  } else {
+    assert.match(message, new RegExp(`agent "${node}"`), message);
+    assert.match(
+      message,
+      /try again|operator|choose another model/,
+      `says what to try: ${message}`,
+    );
+    assert.ok(!message.includes(host), `no model server host in front of the client: ${message}`);
+  }
+  const log = logged.join("\n");
+  assert.match(log, new RegExp(`node "${node}" failed: `), "the server log says which node");
+  assert.match(log, c.says, `the server log has the server's words: ${log}`);
+  assert.ok(log.includes(host), "the server log names the model server");
+  assert.ok(!log.includes(SENTINEL_KEY), "never the key, not even in the log");
   // The failing node is shown failed on the page.
   if (c.role) {
     assert.ok(
@@ -109,7 +138,7 @@ for (const transport of ["in-process", "loopback"] as Transport[]) {
           assert.equal(res.status, 200);
           assert.match(res.headers.get("content-type")!, /^text\/event-stream/);
           const frames = await allFrames(res.body!); // resolves only once the stream is done
-          const message = checkFailFast(frames, c, f.baseURL);
+          const message = checkFailFast(frames, c, f.baseURL, f.logged);
           await checkModelSide(f, c, "fail-fast");
           if (transport === "in-process") {
             // The text format ends with the same message on its own line.
@@ -118,14 +147,22 @@ for (const transport of ["in-process", "loopback"] as Transport[]) {
               ...researchRequest({ topic: "zero" }, { query: "?format=text" }),
             )).text();
             const last = text.trimEnd().split("\n").at(-1)!;
-            assert.match(last, /^error: node "/);
-            assert.match(last, c.says);
+            assert.equal(last, `error: ${message}`);
             assert.ok(!text.includes(SENTINEL_KEY));
             assert.ok(message.length < 1_000, "one line, not a dump");
             await checkModelSide(f, c, "fail-fast");
           }
         } finally {
           await f.close();
+        }
+        // The operator may choose to show clients everything (still without the key).
+        const v = await faultyApp(c, { transport, verboseErrors: true });
+        try {
+          const res = await v.app.request(...researchRequest({ topic: "the history of zero" }));
+          checkFailFast(await allFrames(res.body!), c, v.baseURL, v.logged, true);
+          await checkModelSide(v, c, "fail-fast");
+        } finally {
+          await v.close();
         }
       },
       { ...restrict, timeout: 15_000 },
@@ -149,8 +186,9 @@ for (const c of FAULTS.filter((c) => !c.refused)) {
         assert.ok(!kinds.includes("error"));
         const note = frames.filter((x) => x.event === "chunk" && x.data.role === c.role)
           .map((x) => x.data.text).join("");
-        assert.match(note, /\(note: the stats agent failed: /);
-        assert.match(note, c.says);
+        assert.match(note, /\(note: the stats agent failed: the model /);
+        assert.ok(!note.includes(new URL(f.baseURL).host), `no model server host: ${note}`);
+        assert.match(f.logged.join("\n"), c.says, "the server log has the server's words");
         assert.ok(!note.includes(SENTINEL_KEY));
         const answer: string = frames.at(-2)!.data.text;
         assert.ok(answer.includes("(note: the stats agent failed: "), `the answer: ${answer}`);
@@ -177,11 +215,11 @@ test("continue is the app's default when AppConfig.policy says so; a request can
     const overridden = await allFrames(
       (await f.app.request(...researchRequest({ topic: "zero", policy: "fail-fast" }))).body!,
     );
-    checkFailFast(overridden, c, f.baseURL);
+    checkFailFast(overridden, c, f.baseURL, f.logged);
     const getFailFast = await allFrames(
       (await f.app.request("/research?topic=zero&policy=fail-fast")).body!,
     );
-    checkFailFast(getFailFast, c, f.baseURL);
+    checkFailFast(getFailFast, c, f.baseURL, f.logged);
     for (const policy of ["ignore", 1, null, "Continue"]) {
       const bad = await f.app.request(...researchRequest({ topic: "zero", policy }));
       assert.equal(bad.status, 400, `policy ${JSON.stringify(policy)}`);
@@ -200,6 +238,7 @@ test("a fault in every role (401 everywhere) still yields exactly one error, nev
       name: "401 everywhere",
       fault: { requireKey: "the-right-key" },
       says: /refused the API key/,
+      code: /^unauthorized$/,
     }, { siblingDelayMs: 0 });
     const frames = await allFrames(
       (await f.app.request(...researchRequest({ topic: "zero", policy }))).body!,
@@ -208,10 +247,10 @@ test("a fault in every role (401 everywhere) still yields exactly one error, nev
     assert.equal(errors.length, 1, `${policy}: ${frames.map((x) => x.event)}`);
     assert.equal(frames.at(-1)!.event, "error");
     // Under continue the specialists hand on notes, and the synthesizer's own 401 fails the flow.
-    assert.match(
-      errors[0].data.message,
-      policy === "continue" ? /^node "synth" failed: .*refused the API key/ : /refused the API key/,
-    );
+    assert.equal(errors[0].data.code, "unauthorized");
+    if (policy === "continue") assert.equal(errors[0].data.node, "synth");
+    assert.match(errors[0].data.message, /refused this server's credentials/);
+    assert.match(f.logged.join("\n"), /refused the API key/);
     assert.ok(!JSON.stringify(frames).includes(SENTINEL_KEY));
     await eventually(() => f.model.stats.active === 0, "every model request ended");
   }

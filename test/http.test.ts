@@ -72,10 +72,13 @@ test("GET /research?topic= serves the same SSE stream (for EventSource)", async 
   checkSseFrames(await allFrames(res.body!));
 });
 
-test("the model can be chosen per request", async () => {
+test("the model can be chosen per request, among the allowed models", async () => {
   const seen: string[] = [];
   const m = countedModel({ onRequest: (info) => seen.push(info.model) });
-  const app = createApp({ llm: { fetch: m.fetch, model: "default-model" } });
+  const app = createApp({
+    llm: { fetch: m.fetch, model: "default-model" },
+    models: ["default-model", "offline"],
+  });
   const res = await app.request(...researchRequest({ topic: "zero", model: "offline" }));
   await allFrames(res.body!);
   assert.deepEqual(seen, ["offline", "offline", "offline", "offline"]);
@@ -168,7 +171,6 @@ test("bad input is a 400 with { error, issues }, never a 500", async () => {
     ["body null", researchRequest("null")],
     ["body an array", researchRequest("[]")],
     ["body a string", researchRequest('"zero"')],
-    ["oversized body", researchRequest({ topic: "zero", pad: "x".repeat(2000) })],
     ["unknown format", researchRequest({ topic: "zero" }, { query: "?format=xml" })],
     ["not JSON", ["/research", { method: "POST", body: "topic=zero" }]],
     ["form body", ["/research", {
@@ -196,7 +198,11 @@ test("bad input is a 400 with { error, issues }, never a 500", async () => {
   assert.equal(model.stats.started, 0, "no flow started for bad input");
 });
 
-test("a streamed (chunked) oversized body is a 400 too", async () => {
+test("an oversized body is a 413, streamed (chunked) or with its Content-Length", async () => {
+  const { app: sized } = offlineApp({}, { maxBodyBytes: 512 });
+  const over = await sized.request(...researchRequest({ topic: "zero", pad: "x".repeat(2000) }));
+  assert.equal(over.status, 413);
+  assert.equal((await over.json()).code, "body_too_large");
   const { app } = offlineApp({}, { maxBodyBytes: 256 });
   const bytes = new TextEncoder().encode(JSON.stringify({ topic: "zero", pad: "x".repeat(1000) }));
   const body = new ReadableStream<Uint8Array>({
@@ -211,7 +217,7 @@ test("a streamed (chunked) oversized body is a 400 too", async () => {
     body,
     duplex: "half",
   } as RequestInit);
-  assert.equal(res.status, 400);
+  assert.equal(res.status, 413);
   assert.ok(Array.isArray((await res.json()).issues));
 });
 
@@ -349,7 +355,8 @@ test("a model failure ends the stream with event: error and a clear message", as
   const last = frames.at(-1)!;
   assert.equal(last.event, "error");
   assert.match(last.data.message, /statistician/);
-  assert.match(last.data.message, /500/);
+  assert.equal(last.data.code, "server_error");
+  assert.equal(last.data.node, "statistician");
   assert.ok(!frames.some((f) => f.event === "answer" || f.event === "done"));
   assert.ok(
     frames.some((f) =>

@@ -157,8 +157,10 @@ export interface FaultCase {
   fault?: OfflineFault;
   /** No model server at all: the base URL points at a port nobody listens on. */
   refused?: boolean;
-  /** What the error message must say about the failure. */
+  /** What the error message must say about the failure (the server log; verbose errors). */
   says: RegExp;
+  /** The stable code a client is shown (routes/errors.ts). */
+  code: RegExp;
 }
 
 /**
@@ -173,38 +175,56 @@ export const FAULTS: FaultCase[] = [
     name: "connection refused",
     refused: true,
     says: /no model server answers.*connection refused/,
+    code: /^unreachable$/,
   },
   {
     name: "401 (wrong API key)",
     role: "stats",
     fault: { requireKey: "the-right-key" },
     says: /refused the API key/,
+    code: /^unauthorized$/,
   },
-  { name: "404 (unknown model)", role: "stats", fault: { status: 404 }, says: /not found/ },
-  { name: "500", role: "stats", fault: { status: 500 }, says: /failed for model.*500/ },
+  {
+    name: "404 (unknown model)",
+    role: "stats",
+    fault: { status: 404 },
+    says: /not found/,
+    code: /^model_not_found$/,
+  },
+  {
+    name: "500",
+    role: "stats",
+    fault: { status: 500 },
+    says: /failed for model.*500/,
+    code: /^server_error$/,
+  },
   {
     name: "stall before the first token",
     role: "stats",
     fault: { stallBeforeFirstTokenMs: 60_000 },
     says: new RegExp(`no first token .* within ${FAULT_TIMEOUT_MS} ms`),
+    code: /^timeout$/,
   },
   {
     name: "stall mid-stream",
     role: "stats",
     fault: { stallAfterTokens: 3 },
     says: new RegExp(`went silent for more than ${FAULT_TIMEOUT_MS} ms mid-stream`),
+    code: /^timeout$/,
   },
   {
     name: "garbage SSE",
     role: "stats",
     fault: { garbage: true },
     says: /malformed stream/,
+    code: /^bad_stream$/,
   },
   {
     name: "connection dropped mid-stream",
     role: "stats",
     fault: { dropAfterTokens: 3 },
     says: /malformed stream|reported an error mid-stream|connection/,
+    code: /^(bad_stream|server_error|unreachable)$/,
   },
 ];
 
@@ -228,10 +248,12 @@ export interface Seen {
  */
 export async function faultyApp(
   c: FaultCase,
-  { transport = "in-process", siblingDelayMs = 100, policy }: {
+  { transport = "in-process", siblingDelayMs = 100, policy, verboseErrors }: {
     transport?: Transport;
     siblingDelayMs?: number;
     policy?: "fail-fast" | "continue";
+    /** Show clients the full (scrubbed) error, as an operator may choose. */
+    verboseErrors?: boolean;
   } = {},
 ) {
   const seen: Seen[] = [];
@@ -258,12 +280,15 @@ export async function faultyApp(
     // Under workerd serve() is in-process: use its fetch. In-process: the model's own fetch.
     fetch: c.refused ? undefined : served ? served.fetch : m.fetch,
   };
-  const app = createApp({ llm, policy });
+  /** What the app wrote to the server log. */
+  const logged: string[] = [];
+  const app = createApp({ llm, policy, verboseErrors, log: (line) => logged.push(line) });
   return {
     app,
     model: m.model,
     seen,
     baseURL,
+    logged,
     async close() {
       await served?.close();
     },

@@ -155,6 +155,8 @@ test(
     const { spawn } = await import("node:child_process");
     const deno = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
     const main = new URL("../main.ts", import.meta.url).pathname;
+    // REFLOW_TOKEN unset (a blank one is a startup error).
+    const { REFLOW_TOKEN: _, ...rest } = env();
     const child = spawn(deno, [
       "run",
       "-A",
@@ -165,7 +167,7 @@ test(
       "0",
       "--offline",
     ], {
-      env: { ...env(), DENO_NO_UPDATE_CHECK: "1", REFLOW_TOKEN: "", PORT: "" },
+      env: { ...rest, DENO_NO_UPDATE_CHECK: "1", PORT: "" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

@@ -8,85 +8,13 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { allFrames, eventually, type Frame, sseReader } from "./http_helpers.ts";
+import { COMPATIBILITY_DATE, type Mf, withWorker } from "./worker_build.ts";
 
 const ONLY = {
   only: ["node"] as "node"[],
   why: "builds the Worker with wrangler and drives workerd through Miniflare from Node",
   timeout: 90_000,
 };
-
-const COMPATIBILITY_DATE = "2026-04-01";
-const COMPATIBILITY_FLAGS = ["enable_request_signal"];
-
-let built: Promise<string> | undefined;
-
-/** Builds the Worker once per test file with wrangler (offline, no login); returns the script. */
-function build(): Promise<string> {
-  built ??= (async () => {
-    const { spawn } = await import("node:child_process");
-    const { mkdir, readdir, readFile, rm } = await import("node:fs/promises");
-    const { join } = await import("node:path");
-    const { gzipSync } = await import("node:zlib");
-    const root = new URL("..", import.meta.url).pathname;
-    // Inside the repository (dist/ is ignored): workerd refuses script paths that climb out of
-    // its working directory. One fixed directory, rebuilt on every run.
-    const outdir = join(root, "dist", "worker-e2e");
-    await rm(outdir, { recursive: true, force: true });
-    await mkdir(outdir, { recursive: true });
-    const wrangler = join(root, "node_modules", ".bin", "wrangler");
-    // deno-lint-ignore no-explicit-any
-    const env = { ...(globalThis as any).process.env, WRANGLER_SEND_METRICS: "false", CI: "true" };
-    const output = await new Promise<string>((resolve, reject) => {
-      const child = spawn(wrangler, ["deploy", "--dry-run", "--outdir", outdir], {
-        cwd: root,
-        env,
-      });
-      let out = "";
-      child.stdout.on("data", (d: Uint8Array) => (out += d));
-      child.stderr.on("data", (d: Uint8Array) => (out += d));
-      child.on("error", reject);
-      child.on("exit", (code) => code === 0 ? resolve(out) : reject(new Error(`wrangler: ${out}`)));
-    });
-    const script = (await readdir(outdir)).find((f) => f.endsWith(".js"));
-    assert.ok(script, `no script in ${outdir}: ${output}`);
-    const path = join(outdir, script);
-    const bytes = await readFile(path);
-    const gz = gzipSync(bytes, { level: 9 }).byteLength;
-    console.log(
-      `worker bundle: ${(bytes.byteLength / 1024).toFixed(1)} KiB raw, ` +
-        `${(gz / 1024).toFixed(1)} KiB gzip -9 (${output.match(/Total Upload:.*$/m)?.[0]})`,
-    );
-    // The budget (issue 13): a Worker people deploy stays small; a classic-zod import alone
-    // (a `z` namespace that keeps every locale) would break it.
-    assert.ok(gz <= 150 * 1024, `the Worker is ${(gz / 1024).toFixed(1)} KiB gzip, over 150 KiB`);
-    return path;
-  })();
-  return built;
-}
-
-// deno-lint-ignore no-explicit-any
-type Mf = any;
-
-async function withWorker(
-  bindings: Record<string, string>,
-  fn: (mf: Mf) => Promise<void>,
-): Promise<void> {
-  const scriptPath = await build();
-  const { Miniflare } = await import("miniflare");
-  const mf = new Miniflare({
-    scriptPath,
-    modules: true,
-    compatibilityDate: COMPATIBILITY_DATE,
-    compatibilityFlags: COMPATIBILITY_FLAGS,
-    bindings,
-  });
-  try {
-    await mf.ready;
-    await fn(mf);
-  } finally {
-    await mf.dispose();
-  }
-}
 
 const PACED = { REFLOW_OFFLINE_TOKEN_DELAY_MS: "10", REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS: "30" };
 

@@ -10,6 +10,12 @@ import type { AgentChunk, ResearchEvent } from "./events.ts";
 export interface AgentOptions {
   /** Send the model's reasoning on `chunk` (marked `kind: "reasoning"`). Default true. */
   reasoning?: boolean;
+  /**
+   * How a failing specialist's error reads in its note under `onError: "note"` (default: its
+   * message, which names the model server: right for the CLI, whose user runs it; the HTTP app
+   * passes what a client may see).
+   */
+  describeError?: (error: unknown) => string;
 }
 
 const CALL_EVENTS = {
@@ -133,7 +139,8 @@ export abstract class Specialist extends Actor {
 
   /**
    * With node metadata `onError: "note"`, a model failure does not fail the tick: the finding is
-   * what arrived, plus a note saying what went wrong, so the synthesizer still runs.
+   * what arrived, plus a note saying what went wrong (the error's message, or what
+   * `options.describeError` makes of it), so the synthesizer still runs.
    */
   async run(ctx: ActorContext): Promise<void> {
     const topic = String(ctx.inputs.topic.data);
@@ -152,7 +159,8 @@ export abstract class Specialist extends Actor {
       ctx.done({ finding: Message.string(finding) });
     } catch (error) {
       if (ctx.config.onError !== "note" || ctx.signal.aborted) throw error;
-      const note = `(note: the ${this.roleLabel} agent failed: ${(error as Error).message})`;
+      const said = this.options.describeError?.(error) ?? (error as Error).message;
+      const note = `(note: the ${this.roleLabel} agent failed: ${said})`;
       const text = partial.text ? `\n\n${note}` : note;
       await ctx.send({
         chunk: Message.object({

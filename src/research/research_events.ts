@@ -18,6 +18,12 @@ export interface ResearchEventsOptions
    * app renders what its clients may see here; the LLM layer's errors never contain the key.
    */
   describeError?: (error: unknown) => string;
+  /**
+   * Renders the `error` event's message and code (the code defaults to the LlmError's); when given,
+   * it is used instead of `describeError` for the flow's own failure (which still words the notes
+   * of specialists failing under `"continue"`).
+   */
+  renderError?: (error: unknown) => { message: string; code?: string };
   /** Called once the flow has fully ended (completed, failed or aborted), with its result. */
   onEnd?: (result: ResearchResult | undefined) => void;
 }
@@ -85,7 +91,7 @@ export function researchEvents(
       }
       try {
         const tail = events.getWriter();
-        await tail.write(errorEvent(error, options.describeError));
+        await tail.write(errorEvent(error, options.renderError ?? options.describeError));
         await tail.close();
       } catch {
         await writer.abort(error).catch(() => {});
@@ -115,16 +121,22 @@ export function researchEvents(
   }, { highWaterMark: 0 });
 }
 
-/** The `error` event for a failed flow: its message, the LlmError code and the failing node. */
+/**
+ * The `error` event for a failed flow: its message, the LlmError code and the failing node.
+ * `describeError` gives the message, or the message and a code of its own.
+ */
 export function errorEvent(
   error: unknown,
-  describeError: (error: unknown) => string = describe,
+  describeError: (error: unknown) => string | { message: string; code?: string } = describe,
 ): ResearchEvent {
-  const event: ResearchEvent = { event: "error", message: describeError(error) };
+  const described = describeError(error);
+  const message = typeof described === "string" ? described : described.message;
+  const event: ResearchEvent = { event: "error", message };
   const node = (error as { nodeId?: unknown })?.nodeId;
   if (typeof node === "string") event.node = node;
   const cause = (error as { cause?: unknown })?.cause;
   const llm = error instanceof LlmError ? error : cause instanceof LlmError ? cause : undefined;
   if (llm) event.code = llm.code;
+  if (typeof described !== "string" && described.code !== undefined) event.code = described.code;
   return event;
 }

@@ -62,6 +62,12 @@ export interface ResearchOptions {
    * `instrument: (net) => traceNetwork(net, { workflowName: "research" })` (reflow-edge/otel).
    */
   instrument?: (net: Network) => void;
+  /**
+   * How a failing specialist's error reads in its note under `"continue"` (default: its message,
+   * which names the model server: right for the CLI, whose user runs it; the HTTP app passes what
+   * a client may see).
+   */
+  describeError?: (error: unknown) => string;
 }
 
 /** The port whose initial packets carry the topic. */
@@ -173,7 +179,10 @@ export function researchSink(
  * be added in the graph alone.
  */
 export function researchActors(
-  options: Pick<ResearchOptions, "llm" | "output" | "format" | "events" | "reasoning">,
+  options: Pick<
+    ResearchOptions,
+    "llm" | "output" | "format" | "events" | "reasoning" | "describeError"
+  >,
   onAnswer: (answer: string) => void,
   onLogger: (logger: Logger) => void = () => {},
   sink: ResearchSink | undefined = options.output || options.events
@@ -181,7 +190,7 @@ export function researchActors(
     : undefined,
 ): Record<string, ActorTemplate> {
   const llm = options.llm ?? {};
-  const agent = { reasoning: options.reasoning ?? true };
+  const agent = { reasoning: options.reasoning ?? true, describeError: options.describeError };
   return {
     tpl_factual: () => new FactualResearcher(llm, agent),
     tpl_statistician: () => new Statistician(llm, agent),
