@@ -14,7 +14,8 @@ import type { Scrubber } from "./secrets.ts";
 export interface ClientError {
   /**
    * Stable: the model call's {@link LlmError} code (`unreachable`, `unauthorized`,
-   * `model_not_found`, `server_error`, `timeout`, `bad_stream`, `bad_request`, …), or
+   * `model_not_found`, `rate_limited`, `quota_exceeded`, `context_too_long`, `server_error`,
+   * `timeout`, `bad_stream`, `empty_answer`, `bad_request`), or
    * `flow_timeout` (the flow ran past its time limit), `agent_timeout` (a node's `timeoutMs`),
    * `client_stalled` (the client stopped reading), `internal` (anything else).
    */
@@ -76,7 +77,10 @@ export function logLine(error: unknown, scrub: Scrubber): string {
 
 function llmMessage(error: LlmError, agent: string | undefined): { code: string; message: string } {
   const where = agent ? ` (agent "${agent}", model "${error.model}")` : ` (model "${error.model}")`;
-  const after = retryAfterSeconds(error);
+  const wait = error.retryAfterMs;
+  const after = typeof wait === "number" && Number.isFinite(wait) && wait >= 0
+    ? `in ${Math.max(1, Math.ceil(wait / 1000))} s`
+    : "in a minute";
   const message = (() => {
     switch (error.code) {
       case "unreachable":
@@ -88,17 +92,23 @@ function llmMessage(error: LlmError, agent: string | undefined): { code: string;
       case "model_not_found":
         return `the model server does not know the model${where}; ` +
           "choose another model, or ask the server's operator";
+      case "rate_limited":
+        return `the model server is rate limiting${where}; try again ${after}`;
+      case "quota_exceeded":
+        return `the model server's quota or billing limit is used up${where}; ` +
+          "the server's operator must raise it";
+      case "context_too_long":
+        return `the request is too long for the model's context${where}; ` +
+          "try a shorter topic, or ask the server's operator for a model with a longer context";
       case "server_error":
-        return error.status === 429
-          ? `the model server is rate limiting${where}; try again ${
-            after === undefined ? "in a minute" : `in ${after} s`
-          }`
-          : `the model server failed${where}; try again later`;
+        return `the model server failed${where}; try again later`;
       case "timeout":
         return `the model took too long to answer${where}; try again later`;
       case "bad_stream":
         return `the model server sent a malformed reply${where}; try again, and tell the ` +
           "server's operator if it persists";
+      case "empty_answer":
+        return `the model answered with nothing${where}; try again`;
       case "bad_request":
         return `the model server rejected the request${where}; ` +
           "the server's operator should check the model settings";
@@ -107,14 +117,6 @@ function llmMessage(error: LlmError, agent: string | undefined): { code: string;
     }
   })();
   return { code: error.code, message };
-}
-
-/** The wait the model server asked for, in whole seconds, when the LLM layer reports one. */
-function retryAfterSeconds(error: LlmError): number | undefined {
-  const ms = (error as { retryAfterMs?: unknown }).retryAfterMs;
-  return typeof ms === "number" && Number.isFinite(ms) && ms >= 0
-    ? Math.max(1, Math.ceil(ms / 1000))
-    : undefined;
 }
 
 function findLlmError(error: unknown): LlmError | undefined {

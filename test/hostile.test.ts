@@ -389,7 +389,7 @@ test("settings: a blank or whitespace REFLOW_TOKEN is a one-line startup error",
         !e.message.includes("\n"),
     );
   }
-  assert.throws(() => serverSettings(env({ REFLOW_TOKEN: "two words" })), /printable ASCII/);
+  assert.throws(() => serverSettings(env({ REFLOW_TOKEN: "two words" })), /RFC 6750/);
   assert.equal(serverSettings(env({ REFLOW_TOKEN: "t0k3n" })).token, "t0k3n");
   assert.equal(serverSettings(env({})).token, undefined);
   assert.deepEqual(serverSettings(env({ REFLOW_MODELS: "a, b ,c" })).models, ["a", "b", "c"]);
@@ -419,7 +419,7 @@ for (const runner of ["tsx", "deno"] as const) {
       const { spawn } = await import("node:child_process");
       const bin = new URL(`../node_modules/.bin/${runner}`, import.meta.url).pathname;
       const main = new URL("../main.ts", import.meta.url).pathname;
-      const args = runner === "deno" ? ["run", "-A", main] : [main];
+      const args = runner === "deno" ? ["run", "-A", "--node-modules-dir=manual", main] : [main];
       const env = {
         // deno-lint-ignore no-explicit-any
         ...(globalThis as any).process.env,
