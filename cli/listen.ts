@@ -80,17 +80,26 @@ export async function listen(
   return {
     url: `http://${host}:${info.port}`,
     port: info.port,
-    close: () =>
-      withLimit(
+    close: () => {
+      const http = server as unknown as {
+        closeIdleConnections?: () => void;
+        closeAllConnections?: () => void;
+      };
+      // Connections become idle as their flows end (the caller aborts them): close those as
+      // they do, rather than wait for their keep-alive to run out.
+      const sweep = setInterval(() => http.closeIdleConnections?.(), 50);
+      return withLimit(
         new Promise<void>((resolve) => {
           server.close(() => resolve());
-          (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+          http.closeIdleConnections?.();
         }),
         3_000,
       ).then(() => {
+        clearInterval(sweep);
         // Whatever is still open after the grace period (a client that never reads) is cut.
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      }),
+        http.closeAllConnections?.();
+      });
+    },
   };
 }
 
