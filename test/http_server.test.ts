@@ -205,9 +205,19 @@ test(
 // The same server under Node: tsx runs main.ts with @hono/node-server.
 test("main.ts --serve under Node (tsx) serves and stops on Ctrl-C", async () => {
   const { spawn } = await import("node:child_process");
-  const tsx = new URL("../node_modules/.bin/tsx", import.meta.url).pathname;
   const main = new URL("../main.ts", import.meta.url).pathname;
-  const child = spawn(tsx, [main, "--serve", "--port", "0", "--offline"], {
+  // Node with tsx's loader, not the tsx command: that one relays a SIGINT only if the child
+  // reports it within 30 ms, else SIGKILLs it and exits 130 (tsx's relaySignals), which a loaded
+  // machine misses. A Ctrl-C in a terminal reaches the child itself, so users do not see this.
+  const child = spawn(process.execPath, [
+    "--import",
+    "tsx",
+    main,
+    "--serve",
+    "--port",
+    "0",
+    "--offline",
+  ], {
     env: { ...env(), REFLOW_TOKEN: "tok", PORT: "" },
     stdio: ["ignore", "pipe", "pipe"],
   });
