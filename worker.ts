@@ -17,6 +17,8 @@ import type { Hono } from "hono";
 import { type AppConfig, createApp, researchRuns } from "./routes/app.ts";
 import { serverSettings, SettingsError } from "./routes/env.ts";
 import { type SqlDriver, SqlRunStore, type SqlValue } from "./src/runs/sql_store.ts";
+import { DEFAULT_RUN_TTL_MS, type RunInfo } from "./src/runs/runs.ts";
+import type { RunRecord } from "./src/runs/store.ts";
 import { createOfflineModel } from "./src/llm/offline_model.ts";
 import type { LlmConfig } from "./src/llm/config.ts";
 
@@ -40,6 +42,8 @@ export interface Env {
   REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS?: string;
   /** The Durable Object namespace of runs (wrangler.toml); without it runs stay in the isolate. */
   RUNS?: DurableObjectNamespaceLike;
+  /** The one object that lists runs (`GET /runs`); without it that route answers 501. */
+  RUN_INDEX?: DurableObjectNamespaceLike;
 }
 
 /** The parts of the Durable Object API this entry uses (no Workers types in the repo). */
@@ -156,7 +160,16 @@ export function appFor(env: Env = {}): Hono | SettingsError {
   const app = createApp({
     ...config,
     // Every request about run {id} goes to that run's own Durable Object.
-    runs: runs && { forward: (id, request) => runs.get(runs.idFromName(id)).fetch(request) },
+    runs: runs && {
+      forward: (id, request) => runs.get(runs.idFromName(id)).fetch(request),
+      list: env.RUN_INDEX &&
+        (async (limit: number) => {
+          const res = await runIndex(env.RUN_INDEX!).fetch(
+            new Request(`https://run-index/list?limit=${limit}`),
+          );
+          return await res.json() as RunInfo[];
+        }),
+    },
   });
   cached = { key, app };
   return app;
@@ -183,13 +196,17 @@ export class RunObject {
   readonly #state: DurableObjectStateLike;
   readonly #runs: ReturnType<typeof researchRuns>;
   readonly #app: Hono;
+  readonly #index?: DurableObjectNamespaceLike;
 
   constructor(state: DurableObjectStateLike, env: Env) {
     this.#state = state;
+    this.#index = env.RUN_INDEX;
     this.#runs = researchRuns({
       store: new SqlRunStore(durableObjectSqlDriver(state.storage), "durable-object"),
     });
-    state.blockConcurrencyWhile(() => Promise.resolve(this.#runs.recover()));
+    state.blockConcurrencyWhile(async () => {
+      for (const id of this.#runs.recover()) await this.#tellIndex(id);
+    });
     // No auth here: only the Worker reaches this object, and it has checked the request.
     this.#app = createApp({
       ...configFor(env),
@@ -206,15 +223,29 @@ export class RunObject {
       response.status === 201
     ) {
       await this.#state.storage.setAlarm(Date.now());
+      const id = request.headers.get("x-reflow-run-id");
+      if (id) await this.#tellIndex(id);
     }
     return response;
+  }
+
+  /** Tells the run index (if bound) that this run started or ended. */
+  async #tellIndex(id: string): Promise<void> {
+    const run = this.#runs.store.get(id);
+    if (!this.#index || !run) return;
+    await runIndex(this.#index).fetch(
+      new Request("https://run-index/", { method: "POST", body: JSON.stringify(run) }),
+    ).then((r) => r.body?.cancel(), () => {});
   }
 
   /** Holds the object while its run is in flight; afterwards, deletes it once it has expired. */
   async alarm(): Promise<void> {
     const run = this.#runs.list(1)[0];
     if (!run) return await this.#state.storage.deleteAll();
-    if (run.status === "running") await this.#runs.ended(run.id);
+    if (run.status === "running") {
+      await this.#runs.ended(run.id);
+      await this.#tellIndex(run.id);
+    }
     const finished = this.#runs.info(run.id)?.finishedAt ?? Date.now();
     const expiresAt = finished + this.#runs.ttlMs;
     if (Date.now() >= expiresAt) {
@@ -223,6 +254,66 @@ export class RunObject {
     } else {
       await this.#state.storage.setAlarm(expiresAt);
     }
+  }
+}
+
+/** The one run index object. */
+function runIndex(namespace: DurableObjectNamespaceLike) {
+  return namespace.get(namespace.idFromName("index"));
+}
+
+/**
+ * The list behind `GET /runs` on Workers, where each run is its own object: one SQLite-backed
+ * object (wrangler.toml: `RUN_INDEX`) keeps a record of every run (no events), told by each run's
+ * object when its run starts and when it ends. Finished runs leave the
+ * list when they expire. It is touched twice per run, so it is no bottleneck for the events.
+ */
+export class RunIndex {
+  readonly #sql: SqlDriver;
+
+  constructor(state: DurableObjectStateLike) {
+    this.#sql = durableObjectSqlDriver(state.storage);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS reflow_run_index (
+      id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at INTEGER NOT NULL,
+      finished_at INTEGER, last_seq INTEGER NOT NULL, input TEXT NOT NULL, summary TEXT
+    )`);
+  }
+
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (request.method === "POST") {
+      // A run's record as its object has it now (at its start, or at its end).
+      const run = await request.json() as RunRecord;
+      this.#sql.exec(
+        "INSERT OR REPLACE INTO reflow_run_index VALUES (?, ?, ?, ?, ?, ?, ?)",
+        run.id,
+        run.status,
+        run.createdAt,
+        run.finishedAt ?? null,
+        run.lastSeq,
+        JSON.stringify(run.input ?? null),
+        run.summary === undefined ? null : JSON.stringify(run.summary),
+      );
+      return new Response(null, { status: 204 });
+    }
+    this.#sql.exec(
+      "DELETE FROM reflow_run_index WHERE finished_at IS NOT NULL AND finished_at < ?",
+      Date.now() - DEFAULT_RUN_TTL_MS,
+    );
+    const rows = this.#sql.exec(
+      "SELECT * FROM reflow_run_index ORDER BY created_at DESC, rowid DESC LIMIT ?",
+      Math.min(200, Math.max(1, Number(url.searchParams.get("limit")) || 50)),
+    );
+    const runs: RunInfo[] = rows.map((row) => ({
+      id: String(row.id),
+      status: String(row.status) as RunInfo["status"],
+      createdAt: Number(row.created_at),
+      ...(row.finished_at === null ? {} : { finishedAt: Number(row.finished_at) }),
+      lastSeq: Number(row.last_seq),
+      input: JSON.parse(String(row.input)),
+      ...(row.summary === null ? {} : { summary: JSON.parse(String(row.summary)) }),
+    }));
+    return Response.json(runs);
   }
 }
 

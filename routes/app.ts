@@ -24,7 +24,7 @@ import { pageHtml } from "./page.ts";
 import { createScrubber, type Scrubber } from "./secrets.ts";
 import { researchStream, type StreamFormat } from "./stream.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
-import { Runs } from "../src/runs/runs.ts";
+import { type RunInfo, Runs } from "../src/runs/runs.ts";
 import { researchEvents, researchGraphIssues, researchSummary } from "./run_source.ts";
 import { leadRunResponse, mountRuns, type RunBackend } from "./runs.ts";
 
@@ -83,7 +83,10 @@ export interface AppConfig {
    * Where `/runs` live: a {@link Runs} (default: one in memory, made here), or `{ forward }` to
    * pass each run's requests to its own host (the Worker: one Durable Object per run).
    */
-  runs?: Runs | { forward: (id: string, request: Request) => Promise<Response> };
+  runs?: Runs | {
+    forward: (id: string, request: Request) => Promise<Response>;
+    list?: (limit: number) => Promise<RunInfo[]>;
+  };
   /** Take a new run's id from the Worker's header (inside a run's Durable Object only). */
   runIdFromHeader?: boolean;
 }
@@ -310,7 +313,7 @@ export function createApp(config: AppConfig): Hono {
   });
 
   const backend: RunBackend = config.runs && "forward" in config.runs
-    ? { kind: "forward", forward: config.runs.forward }
+    ? { kind: "forward", forward: config.runs.forward, list: config.runs.list }
     : {
       kind: "local",
       runs: config.runs ?? researchRuns({ store: new MemoryRunStore() }),

@@ -45,6 +45,8 @@ export type RunBackend =
     kind: "forward";
     /** Passes a request on to the run's own host (its Durable Object). */
     forward: (id: string, request: Request) => Promise<Response>;
+    /** The most recent runs, newest first (an index kept beside the runs), for `GET /runs`. */
+    list?: (limit: number) => Promise<RunInfo[]>;
   };
 
 /** Options of {@link mountRuns}. */
@@ -218,15 +220,14 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
     });
   });
 
-  app.get("/runs", (c) => {
-    if (backend.kind === "forward") {
-      return problem(
-        c,
-        501,
-        "listing runs is not available on Workers: each run is its own Durable Object (keep the ids you start)",
-      );
-    }
+  app.get("/runs", async (c) => {
     const limit = Math.min(200, Math.max(1, Number(c.req.query("limit") ?? 50) || 50));
+    if (backend.kind === "forward") {
+      if (!backend.list) {
+        return problem(c, 501, "listing runs needs the run index (RUN_INDEX in wrangler.toml)");
+      }
+      return c.json({ runs: (await backend.list(limit)).map(describeRun) });
+    }
     return c.json({ runs: backend.runs.list(limit).map(describeRun) });
   });
 

@@ -68,7 +68,10 @@ async function withWorker(
     modules: true,
     ...COMPAT,
     bindings,
-    durableObjects: { RUNS: { className: "RunObject", useSQLite: true } },
+    durableObjects: {
+      RUNS: { className: "RunObject", useSQLite: true },
+      RUN_INDEX: { className: "RunIndex", useSQLite: true },
+    },
     ...(persist ? { durableObjectsPersist: persist } : {}),
   });
   try {
@@ -215,6 +218,15 @@ test(
       const info = await (await get(mf, `/runs/${id}`)).json();
       assert.equal(info.status, "done");
       assert.equal(info.lastSeq, full.frames.length);
+      // GET /runs lists it, from the run index its object told at its start and its end.
+      const list = (await (await get(mf, "/runs")).json()).runs;
+      assert.deepEqual(
+        list.map((
+          r: { id: string; status: string; lastSeq: number },
+        ) => [r.id, r.status, r.lastSeq]),
+        [[id, "done", full.frames.length]],
+      );
+      assert.deepEqual(list[0].input, { topic: "the history of zero" });
       // Another run is another object: its id never serves the first run's events.
       const other = crypto.randomUUID();
       assert.equal((await get(mf, `/runs/${other}/events`)).status, 204);
@@ -258,6 +270,11 @@ test(
         );
         const info = await (await get(mf, `/runs/${detached.id}`)).json();
         assert.equal(info.status, "done");
+        const listed = (await (await get(mf, "/runs")).json()).runs;
+        assert.deepEqual(
+          listed.map((r: { id: string; status: string }) => [r.id, r.status]),
+          [[detached.id, "done"], [started.id, "cancelled"]],
+        );
         assert.ok(info.answer.length > 100);
       });
     } finally {
@@ -292,6 +309,9 @@ test(
       await withWorker(slow, async (mf) => {
         const info = await (await get(mf, `/runs/${id}`)).json();
         assert.equal(info.status, "interrupted");
+        // Its object, restarting, told the index too.
+        const listed = (await (await get(mf, "/runs")).json()).runs;
+        assert.deepEqual(listed.map((r: { status: string }) => r.status), ["interrupted"]);
         const log = await readUntil((await get(mf, `/runs/${id}/events`)).body);
         assert.ok(log.ended);
         assert.ok(

@@ -11,6 +11,7 @@
  */
 export { MemoryRunStore, type MemoryRunStoreOptions } from "./memory_store.ts";
 export {
+  DEFAULT_RUN_TTL_MS,
   type RunEvent,
   type RunInfo,
   Runs,

@@ -118,8 +118,11 @@ interface Live {
   ended: Promise<void>;
 }
 
+/** How long a finished run stays readable unless told otherwise: one hour. */
+export const DEFAULT_RUN_TTL_MS = 3_600_000;
+
 const DEFAULTS = {
-  ttlMs: 3_600_000,
+  ttlMs: DEFAULT_RUN_TTL_MS,
   maxRunBytes: 4 * 1024 * 1024,
   batchSize: 64,
   flushMs: 25,
