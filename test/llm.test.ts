@@ -657,3 +657,174 @@ test("onCall reports a failed attempt with its code, the retry, then the success
     assert.notEqual(calls[0].callId, calls[2].callId);
     assert.equal(s.model.stats.started, 2);
   }));
+
+// ---------------------------------------------------------------------------------------------
+// The offline model misbehaves like real servers do (test/servers.test.ts has the replays)
+
+const CONTEXT_WORDS = "the request exceeds the available context size, try increasing it";
+
+for (
+  const [shape, code] of [
+    ["data", "context_too_long"],
+    ["error-line", "context_too_long"],
+    ["event-error", "context_too_long"],
+    ["raw-json", "context_too_long"],
+    ["json-200", "context_too_long"],
+  ] as const
+) {
+  test(`an error inside a 200 response (${shape}) is an LlmError with the server's words`, () =>
+    withServer({ fault: { errorShape: shape, errorAfterTokens: 0 } }, async (s) => {
+      const err = await expectLlmError(
+        code,
+        () => collect(streamChatText({ ...s.config, system: FACTS, user: USER })),
+      );
+      assert.ok(err.message.includes(CONTEXT_WORDS), err.message);
+      assert.doesNotMatch(err.message, /OpenAI-compatible/);
+      assert.equal(s.model.stats.started, 1, "not retried");
+    }));
+}
+
+test("an error after some tokens keeps what arrived and is not retried", () =>
+  withServer(
+    {
+      fault: {
+        errorShape: "data",
+        errorAfterTokens: 3,
+        errorMessage: "boom",
+        error: { type: "server_error", code: 500 },
+      },
+    },
+    async (s) => {
+      const seen: string[] = [];
+      const err = await expectLlmError("server_error", async () => {
+        for await (const t of streamChatText({ ...s.config, system: FACTS, user: USER })) {
+          seen.push(t);
+        }
+      });
+      assert.match(err.message, /reported an error mid-stream .*\(boom\)/);
+      assert.deepEqual(seen, offlineTokens(offlineReply("facts", TOPIC, USER)).slice(0, 3));
+      assert.equal(s.model.stats.started, 1);
+    },
+  ));
+
+test("[DONE] without a finish is success (finish unknown); without any text it is empty_answer", () =>
+  withServer({ fault: { finishReason: null } }, async (s) => {
+    const ds = await deltas({ ...s.config, system: FACTS, user: USER });
+    assert.equal(textOf(ds), offlineReply("facts", TOPIC, USER));
+    assert.deepEqual(ds.at(-1), { type: "finish", finishReason: "unknown" });
+  }));
+
+test("a reply with no text is empty_answer unless allowEmpty", () =>
+  withServer({ fault: { empty: true } }, async (s) => {
+    const err = await expectLlmError(
+      "empty_answer",
+      () => collect(streamChatText({ ...s.config, system: FACTS, user: USER })),
+    );
+    assert.match(err.message, /sent no text \(finish_reason stop\)/);
+    const ds = await deltas({ ...s.config, allowEmpty: true, system: FACTS, user: USER });
+    assert.deepEqual(ds.map((d) => d.type), ["usage", "finish"]);
+  }));
+
+test("a connection held open after [DONE] ends the call at [DONE]", () =>
+  withServer({ fault: { holdOpenAfterDone: true } }, async (s) => {
+    const ds = await deltas({ ...s.config, idleTimeoutMs: 60_000, system: FACTS, user: USER });
+    assert.equal(textOf(ds), offlineReply("facts", TOPIC, USER));
+    assert.deepEqual(ds.at(-1), { type: "finish", finishReason: "stop" });
+  }));
+
+test("maxTokens cuts the reply: finish length, the text so far", () =>
+  withServer({}, async (s) => {
+    const ds = await deltas({ ...s.config, maxTokens: 5, system: FACTS, user: USER });
+    assert.equal(
+      textOf(ds),
+      offlineTokens(offlineReply("facts", TOPIC, USER)).slice(0, 5).join(""),
+    );
+    assert.deepEqual(ds.at(-1), { type: "finish", finishReason: "length" });
+    const usage = (ds.at(-2) as { usage: TokenUsage }).usage;
+    assert.equal(usage.outputTokens, 5);
+  }));
+
+test("a model that spends every token thinking is empty_answer, finish length", () =>
+  withServer({ reasoning: "reasoning" }, async (s) => {
+    const err = await expectLlmError(
+      "empty_answer",
+      () => collect(streamChatText({ ...s.config, maxTokens: 5, system: FACTS, user: USER })),
+    );
+    assert.match(
+      err.message,
+      /finish_reason length\): it stopped at the token limit before answering/,
+    );
+  }));
+
+test("429 with Retry-After: 1 waits it out, then succeeds (two requests, the wait as asked)", () =>
+  withServer({ fault: { status: 429, retryAfter: "1", count: 1 } }, async (s) => {
+    const calls: ModelCallEvent[] = [];
+    const text = await collect(
+      streamChatText({ ...s.config, system: FACTS, user: USER, onCall: (e) => calls.push(e) }),
+    );
+    assert.equal(text.join(""), offlineReply("facts", TOPIC, USER));
+    assert.equal(s.model.stats.started, 2);
+    assert.deepEqual(calls.map((c) => c.type), ["start", "error", "start", "end"]);
+    assert.equal((calls[1] as { retryInMs?: number }).retryInMs, 1000);
+  }));
+
+test("insufficient_quota is not retried and says it is billing", () =>
+  withServer({
+    fault: {
+      status: 429,
+      error: {
+        message: "You exceeded your current quota, please check your plan and billing details.",
+        type: "insufficient_quota",
+        code: "insufficient_quota",
+      },
+    },
+  }, async (s) => {
+    const err = await expectLlmError(
+      "quota_exceeded",
+      () => collect(streamChatText({ ...s.config, maxRetries: 3, system: FACTS, user: USER })),
+    );
+    assert.match(err.message, /not a rate limit: waiting will not help/);
+    assert.equal(err.serverCode, "insufficient_quota");
+    assert.equal(s.model.stats.started, 1);
+  }));
+
+test("retry-after-ms over the cap fails at once with the wait the server asked for", () =>
+  withServer({ fault: { status: 429, retryAfterMs: 45_000 } }, async (s) => {
+    const err = await expectLlmError(
+      "rate_limited",
+      () => collect(streamChatText({ ...s.config, system: FACTS, user: USER })),
+    );
+    assert.match(err.message, /asked to wait 45 s, longer than maxRetryWaitMs \(30000 ms\)/);
+    assert.equal(err.retryAfterMs, 45_000);
+    assert.equal(s.model.stats.started, 1);
+  }));
+
+test("503 Loading model is retried within loadingBudgetMs, beyond maxRetries", () =>
+  withServer({
+    fault: {
+      status: 503,
+      count: 2,
+      error: { message: "Loading model", type: "unavailable_error", code: 503 },
+    },
+  }, async (s) => {
+    const text = await collect(
+      streamChatText({ ...s.config, maxRetries: 0, system: FACTS, user: USER }),
+    );
+    assert.equal(text.join(""), offlineReply("facts", TOPIC, USER));
+    assert.equal(s.model.stats.started, 3);
+  }), { timeout: 30_000 });
+
+test("a server that rejects stream_options gets the request again without it, once", async () => {
+  const model = createOfflineModel({ fault: { rejectStreamOptions: true } });
+  const base = {
+    system: FACTS,
+    user: USER,
+    baseURL: "http://no-stream-options.invalid/v1",
+    fetch: model.fetch,
+  };
+  const first = await deltas(base);
+  assert.equal(textOf(first), offlineReply("facts", TOPIC, USER));
+  assert.equal(model.stats.started, 2);
+  await deltas(base);
+  assert.equal(model.stats.started, 3, "remembered for this base URL");
+});

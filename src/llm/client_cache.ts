@@ -11,8 +11,15 @@ import OpenAI from "openai";
 // builds a fresh `fetch` per call from growing the cache without bound.
 const MAX_CLIENTS = 32;
 
-/** The raw text of error responses, by their headers (what the SDK's `APIError` keeps). */
-const errorBodies = new WeakMap<Headers, string>();
+/**
+ * The raw text of recent error responses, by an id the copy of the response carries in a header.
+ * (Not keyed by the Headers object: @hono/node-server swaps in its own Response on Node, whose
+ * headers are a different object once the body has been read.)
+ */
+const errorBodies = new Map<string, string>();
+const BODY_ID = "x-reflow-error-body";
+const MAX_KEPT = 64;
+let nextBodyId = 0;
 
 /**
  * The body of the error response an `APIError` came from, as the server sent it. The SDK keeps
@@ -20,7 +27,11 @@ const errorBodies = new WeakMap<Headers, string>();
  * message }`) would otherwise lose its words.
  */
 export function errorBodyOf(headers: Headers | undefined): string | undefined {
-  return headers ? errorBodies.get(headers) : undefined;
+  const id = headers?.get(BODY_ID);
+  if (!id) return undefined;
+  const text = errorBodies.get(id);
+  errorBodies.delete(id);
+  return text;
 }
 
 // Error bodies are small; a server that sends a huge one is cut here.
@@ -32,13 +43,16 @@ function keepingErrorBodies(inner: typeof fetch | undefined): typeof fetch {
     if (response.ok || !response.body) return response;
     let text = await response.text().catch(() => "");
     if (text.length > MAX_ERROR_BODY) text = text.slice(0, MAX_ERROR_BODY);
-    const copy = new Response(text, {
+    const id = String(++nextBodyId);
+    if (errorBodies.size >= MAX_KEPT) errorBodies.delete(errorBodies.keys().next().value!);
+    errorBodies.set(id, text);
+    const headers = new Headers(response.headers);
+    headers.set(BODY_ID, id);
+    return new Response(text, {
       status: response.status,
       statusText: response.statusText,
-      headers: response.headers,
+      headers,
     });
-    errorBodies.set(copy.headers, text);
-    return copy;
   };
 }
 

@@ -553,6 +553,7 @@ async function sleep(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   await new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(config, signal));
     const onAbort = () => {
       clearTimeout(timer);
       reject(abortError(config, signal!));
@@ -579,7 +580,7 @@ export function retryAfterMs(headers: Headers | undefined, words = ""): number |
     const date = Date.parse(after);
     if (Number.isFinite(date)) return Math.max(0, date - Date.now());
   }
-  const said = /try again in (\d+(?:\.\d+)?)\s*(ms|s)\b/i.exec(words);
+  const said = /(?:try again|retry after) (?:in )?(\d+(?:\.\d+)?)\s*(ms|s|seconds?)\b/i.exec(words);
   if (said) return Math.ceil(Number(said[1]) * (said[2].toLowerCase() === "ms" ? 1 : 1000));
   return undefined;
 }
@@ -678,9 +679,20 @@ function tooLong(error: LlmError, config: ResolvedLlmConfig): LlmError {
   );
 }
 
+/**
+ * Keys as servers echo them masked ("Incorrect API key provided: sk-SENTI*****1234"): the visible
+ * ends are pieces of the key, so they go too.
+ */
+const MASKED_KEY = /[\w-]*\*{4,}[\w-]*/g;
+
+/** The server's words without the key, whole or masked. */
+function unkeyed(text: string, config: ResolvedLlmConfig): string {
+  return scrubSecret(text, config.apiKey).replace(MASKED_KEY, "[redacted]");
+}
+
 /** The upstream's own words, without the key, shortened to something a log line can carry. */
 function upstream(text: string, config: ResolvedLlmConfig): string {
-  const clean = scrubSecret(text, config.apiKey).replace(/\s+/g, " ").trim();
+  const clean = unkeyed(text, config).replace(/\s+/g, " ").trim();
   return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean;
 }
 
@@ -719,8 +731,9 @@ interface Refusal {
 
 const CONTEXT =
   /context (length|size|window)|maximum context|exceed_context_size|context_length_exceeded|too many tokens|prompt is too long/i;
+// Not "billing" alone: Groq's rate-limit message ends with a link to its billing page.
 const QUOTA =
-  /insufficient_quota|insufficient (quota|balance|credits)|exceeded your current quota|billing|payment required|credit balance/i;
+  /insufficient_quota|insufficient (quota|balance|credits)|exceeded your current quota|payment required|credit balance is too low/i;
 const RATE = /rate.?limit|too many requests/i;
 
 /** An error a server stated (HTTP status or in-stream), as an LlmError with its words and a hint. */
@@ -732,7 +745,7 @@ function classified(config: ResolvedLlmConfig, server: ServerKind, r: Refusal): 
   const name = server === "unknown" ? "" : ` (${SERVER_NAMES[server]})`;
   const extra = {
     status,
-    serverMessage: scrubSecret(r.words, config.apiKey),
+    serverMessage: unkeyed(r.words, config),
     serverCode: r.kind,
     server,
     retryAfterMs: retryAfterMs(r.headers, r.words),
@@ -740,7 +753,13 @@ function classified(config: ResolvedLlmConfig, server: ServerKind, r: Refusal): 
   let code: LlmErrorCode;
   let message: string;
   let hint: string;
-  if (QUOTA.test(both) || status === 402) {
+  if (/Unexpected endpoint or method|no route for/i.test(r.words)) {
+    // LM Studio answers an unknown path with 200 {"error":"Unexpected endpoint or method. …"}.
+    code = "bad_request";
+    hint = "check that the base URL points at the server's OpenAI-compatible /v1 endpoint";
+    message =
+      `${at}${name} does not know this endpoint for model ${config.model} (${said}); ${hint}`;
+  } else if (QUOTA.test(both) || status === 402) {
     code = "quota_exceeded";
     hint = quotaHint(server);
     message = `${at}${name} refused model ${config.model} for billing or quota (${said}); ${hint}`;
@@ -754,7 +773,9 @@ function classified(config: ResolvedLlmConfig, server: ServerKind, r: Refusal): 
     hint = unauthorizedHint(server);
     message = `${at}${name} refused the API key for model ${config.model} (${said}); ${hint}`;
   } else if (
-    status === 404 || (r.inStream && /model.*not (found|exist)|no such model/i.test(r.words))
+    status === 404 ||
+    (status !== undefined && status < 500 && /no models? loaded|DeploymentNotFound/i.test(both)) ||
+    (r.inStream && /model.*not (found|exist)|no such model/i.test(r.words))
   ) {
     code = "model_not_found";
     hint = modelNotFoundHint(server, config.model, config.baseURL);
