@@ -143,10 +143,17 @@ function render() {
 function reset() {
   texts.clear();
   for (const role of roles) {
-    const body = $("panel-" + role).querySelector(".body");
-    body.textContent = "";
-    $("panel-" + role).classList.remove("live");
+    const panel = $("panel-" + role);
+    panel.querySelector(".body").textContent = "";
+    panel.classList.remove("live");
+    const thoughts = panel.querySelector(".reasoning");
+    thoughts.hidden = true;
+    thoughts.open = false;
+    thoughts.querySelector(".thoughts").textContent = "";
+    panel.querySelector(".stopped").hidden = true;
+    panel.querySelector(".usage").textContent = "";
   }
+  $("usage").textContent = "";
   for (const node of document.querySelectorAll(".node")) node.setAttribute("data-state", "idle");
   showError("");
 }
@@ -158,10 +165,41 @@ function append(role, text) {
   dirty.add(role);
   for (const other of roles) $("panel-" + other).classList.toggle("live", other === role);
 }
+// An agent's reasoning: plain text, dimmed, in a collapsible box under its panel's answer.
+function think(role, text) {
+  const panel = $("panel-" + role);
+  if (!panel) return;
+  const box = panel.querySelector(".reasoning");
+  if (box.hidden) { box.hidden = false; box.open = true; }
+  box.querySelector(".thoughts").append(text);
+}
+const STOPS = { length: "cut at the token limit", content_filter: "stopped by the server's content filter" };
+function finished(role, reason) {
+  const panel = $("panel-" + role);
+  const box = panel && panel.querySelector(".reasoning");
+  if (box && !box.hidden) box.open = false; // the answer is what matters now
+  if (!panel || !STOPS[reason]) return;
+  const mark = panel.querySelector(".stopped");
+  mark.textContent = STOPS[reason] + " (" + reason + ")";
+  mark.hidden = false;
+}
+function tokens(u) {
+  return u.totalTokens.toLocaleString("en-US") + " tokens (" + u.inputTokens.toLocaleString("en-US") +
+    " in, " + u.outputTokens.toLocaleString("en-US") + " out" +
+    (u.reasoningTokens ? ", " + u.reasoningTokens.toLocaleString("en-US") + " reasoning" : "") + ")";
+}
+function used(data) {
+  if (data.scope === "flow") { $("usage").textContent = "This run used " + tokens(data.usage) + "."; return; }
+  const panel = $("panel-" + data.role);
+  if (panel) panel.querySelector(".usage").textContent = tokens(data.usage);
+}
 function handle(event, data) {
   // Anything but a token shows the panels as they are now, not a frame later.
   if (event !== "chunk" && dirty.size) render();
   if (event === "chunk") append(data.role, data.text);
+  else if (event === "reasoning") think(data.role, data.text);
+  else if (event === "finish") finished(data.role, data.finishReason);
+  else if (event === "usage") used(data);
   else if (event === "node") setNode(data.id, data.state);
   else if (event === "answer") setStatus("answer ready");
   else if (event === "error") { showError(data.message); setStatus("failed"); }
@@ -302,6 +340,9 @@ if (/^[0-9a-f-]{36}$/.test(shared.get("run") || "")) {
   setStatus("watching…");
   begin(run, () => openEvents(run));
 }
+$("show-reasoning").addEventListener("change", (e) => {
+  document.body.classList.toggle("no-reasoning", !e.target.checked);
+});
 $("form").addEventListener("submit", (e) => {
   e.preventDefault();
   if (running) stop(running);
@@ -365,6 +406,18 @@ export const pageHtml = (graph: Graph): string =>
     border-radius: 4px; padding: 0 .25em; }
   .body pre { white-space: pre-wrap; background: #eef1f7; border-radius: 6px; padding: .5em .7em; }
   .body pre code { background: none; padding: 0; }
+  .panel .reasoning { margin: 0 14px 10px; color: var(--muted); font-size: 13px; opacity: .75; }
+  .panel .reasoning summary { cursor: pointer; user-select: none; }
+  .panel .reasoning .thoughts { white-space: pre-wrap; font-style: italic; max-height: 160px;
+    overflow-y: auto; border-left: 2px solid var(--line); padding-left: .7em; margin-top: .3em; }
+  .no-reasoning .panel .reasoning { display: none; }
+  .panel .stopped { margin: 0 14px 8px; color: #9a5b00; font-size: 13px; }
+  .panel .stopped::before { content: "⚠ "; }
+  .panel .usage { margin: 0 14px 10px; color: var(--muted); font-size: 12px; }
+  .panel .usage:empty { display: none; }
+  #usage { color: var(--muted); font-size: 13px; margin: 10px 0 0; }
+  #usage:empty { display: none; }
+  label.option { color: var(--muted); font-size: 13px; display: flex; gap: 4px; align-items: center; }
   @media (max-width: 800px) { .panels { grid-template-columns: 1fr; } }
 </style>
 </head>
@@ -378,15 +431,23 @@ export const pageHtml = (graph: Graph): string =>
     <button id="go" type="submit">Start</button>
     <span id="status" role="status">idle</span>
     <a id="share" href="#" target="_blank" rel="noopener" hidden>share this run</a>
+    <label class="option"><input id="show-reasoning" type="checkbox" checked> show reasoning</label>
   </form>
   <div id="error" role="alert" hidden></div>
   <div id="graph-card" class="card">${graphSvg(graph)}</div>
   <div class="panels">
-    <section class="card panel" id="panel-facts"><h2>Facts</h2><div class="body"></div></section>
-    <section class="card panel" id="panel-stats"><h2>Stats</h2><div class="body"></div></section>
-    <section class="card panel" id="panel-quotes"><h2>Quotes</h2><div class="body"></div></section>
-    <section class="card panel" id="panel-answer"><h2>Answer</h2><div class="body"></div></section>
+${
+    [["facts", "Facts"], ["stats", "Stats"], ["quotes", "Quotes"], ["answer", "Answer"]].map((
+      [role, title],
+    ) =>
+      `    <section class="card panel" id="panel-${role}"><h2>${title}</h2><div class="body"></div>` +
+      `<p class="stopped" role="note" hidden></p>` +
+      `<details class="reasoning" hidden><summary>reasoning</summary><div class="thoughts"></div></details>` +
+      `<p class="usage"></p></section>`
+    ).join("\n")
+  }
   </div>
+  <p id="usage"></p>
 </main>
 <script type="module">${SCRIPT}</script>
 </body>
