@@ -148,6 +148,19 @@ for (const server of REPLAYS) {
               assert.match(error.hint ?? "", c.hint, c.name);
             }
             assert.equal(r.seen.requests, 1, `${c.name}: not retried with maxRetries 0`);
+            if (transport === "loopback") {
+              // Where neither the URL nor the response tells, `server` names it: the same hint.
+              const named = await failure(() =>
+                deltas({
+                  ...r.config,
+                  server: server.kind,
+                  maxRetries: 0,
+                  system: SYSTEM,
+                  user: USER,
+                })
+              );
+              assert.match(named.message, c.hint, `${c.name} (server: ${server.kind})`);
+            }
           } finally {
             await r.close();
           }

@@ -5,6 +5,7 @@
  * @module
  */
 import type OpenAI from "openai";
+import type { ServerKind } from "./servers.ts";
 
 /** Where and how to reach an OpenAI-compatible chat-completions endpoint. */
 export interface LlmConfig {
@@ -48,17 +49,24 @@ export interface LlmConfig {
   idleTimeoutMs?: number;
   /** A fetch to use instead of the global one, e.g. the offline model's in-process `fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Which kind of server this is, for its hints, when neither the base URL nor its responses say
+   * (e.g. Ollama behind a reverse proxy at https://llm.example.com/v1).
+   */
+  server?: ServerKind;
   /** A ready client; `baseURL`, `apiKey` and `fetch` are then only used in error messages. */
   client?: OpenAI;
 }
 
 /** {@link LlmConfig} with every default filled in. */
 export type ResolvedLlmConfig =
-  & Required<Omit<LlmConfig, "fetch" | "client">>
-  & Pick<LlmConfig, "fetch" | "client">;
+  & Required<Omit<LlmConfig, "fetch" | "client" | "server">>
+  & Pick<LlmConfig, "fetch" | "client" | "server">;
 
 /** The defaults: a local Ollama serving `qwen2.5:3b`. */
-export const DEFAULT_LLM_CONFIG: Readonly<Required<Omit<LlmConfig, "fetch" | "client">>> = Object
+export const DEFAULT_LLM_CONFIG: Readonly<
+  Required<Omit<LlmConfig, "fetch" | "client" | "server">>
+> = Object
   .freeze({
     baseURL: "http://localhost:11434/v1",
     apiKey: "ollama",
@@ -104,5 +112,6 @@ export function resolveLlmConfig(partial: LlmConfig = {}): ResolvedLlmConfig {
     idleTimeoutMs: pick("idleTimeoutMs"),
     fetch: partial.fetch,
     client: partial.client,
+    server: partial.server,
   };
 }

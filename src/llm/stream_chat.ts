@@ -85,7 +85,10 @@ export async function* streamChat(options: StreamChatOptions): AsyncGenerator<Ch
   const config = resolveLlmConfig(options);
   const { signal } = options;
   const client = config.client ?? openAIClient(config);
-  const where = serverFromUrl(config.baseURL);
+  const found = serverFromUrl(config.baseURL);
+  const where = config.server && found.kind === "unknown"
+    ? { ...found, kind: config.server }
+    : found;
   let retries = 0;
   let loadingSince: number | undefined;
   let withoutStreamOptions = false;
