@@ -22,9 +22,16 @@ import { traceNetwork, type TraceOptions } from "../src/otel/mod.ts";
 function recorder() {
   const exporter = new InMemorySpanExporter();
   const order: string[] = [];
+  const ids: string[] = [];
   const ordering: SpanProcessor = {
-    onStart: (span) => void order.push(`start ${(span as unknown as ReadableSpan).name}`),
-    onEnd: (span) => void order.push(`end ${span.name}`),
+    onStart: (span) => {
+      order.push(`start ${(span as unknown as ReadableSpan).name}`);
+      ids.push(`start ${span.spanContext().spanId}`);
+    },
+    onEnd: (span) => {
+      order.push(`end ${span.name}`);
+      ids.push(`end ${span.spanContext().spanId}`);
+    },
     forceFlush: () => Promise.resolve(),
     shutdown: () => Promise.resolve(),
   };
@@ -40,7 +47,10 @@ function recorder() {
     return found[0];
   };
   const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
-  return { tracer, spans, named, one, parentOf, order, provider };
+  /** Where `span` started or ended in the order of all starts and ends. */
+  const when = (what: "start" | "end", span: ReadableSpan) =>
+    ids.indexOf(`${what} ${span.spanContext().spanId}`);
+  return { tracer, spans, named, one, parentOf, order, when, provider };
 }
 
 const SPECIALISTS = [
@@ -92,12 +102,16 @@ test("otel: the seed flow is one trace: a run span, a span per tick, specialists
   // The logger ticks once per chunk: one span each.
   assert.equal(rec.named("invoke_agent logger").length, writes);
   assert.ok(writes > 50, `chunks: ${writes}`);
-  assert.equal(rec.spans().length, 1 + agents.length + writes);
+  const chats = rec.named("chat qwen2.5:3b");
+  assert.equal(chats.length, 4, "one chat span per model call");
+  assert.equal(rec.spans().length, 1 + agents.length + writes + chats.length);
 
   const runId = run.spanContext().spanId;
   for (const span of rec.spans()) {
     assert.equal(span.spanContext().traceId, run.spanContext().traceId, `${span.name}: one trace`);
-    if (span !== run) assert.equal(rec.parentOf(span), runId, `${span.name}: child of the run`);
+    if (span !== run && !chats.includes(span)) {
+      assert.equal(rec.parentOf(span), runId, `${span.name}: child of the run`);
+    }
     assert.notEqual(span.status.code, SpanStatusCode.ERROR, span.name);
   }
 
@@ -110,7 +124,11 @@ test("otel: the seed flow is one trace: a run span, a span per tick, specialists
     "reflow.node.id": "factual",
     "reflow.component": "factual_researcher",
     "reflow.attempt": 1,
+    // What its model call used (the offline model reports usage).
+    "gen_ai.usage.input_tokens": factual.attributes["gen_ai.usage.input_tokens"],
+    "gen_ai.usage.output_tokens": factual.attributes["gen_ai.usage.output_tokens"],
   });
+  assert.ok((factual.attributes["gen_ai.usage.output_tokens"] as number) > 10);
   assert.equal(rec.one("invoke_agent quoter").attributes["gen_ai.agent.id"], "quoter");
 
   // Overlap, by the order of start and end (not by clock): all three specialists start before
@@ -131,6 +149,88 @@ test("otel: the seed flow is one trace: a run span, a span per tick, specialists
   assert.equal(rec.order[0], "start invoke_workflow research");
 });
 
+const AGENTS: [string, string][] = [
+  ["invoke_agent factual_researcher", "factual"],
+  ["invoke_agent statistician", "statistician"],
+  ["invoke_agent quoter", "quoter"],
+  ["invoke_agent synthesizer", "synth"],
+];
+
+test("otel: one chat span per model call, child of its agent's tick, with usage and TTFC", async () => {
+  const rec = recorder();
+  await tracedResearch(rec, {
+    fault: { reasoning: "reasoning" },
+    trace: { nodes: (_id, component) => component !== "logger" },
+  });
+  const chats = rec.named("chat qwen2.5:3b");
+  assert.equal(chats.length, 4, "four model calls");
+  for (const [name, node] of AGENTS) {
+    const agent = rec.one(name);
+    const calls = chats.filter((c) => rec.parentOf(c) === agent.spanContext().spanId);
+    assert.equal(calls.length, 1, `${name}: one chat span under it`);
+    const call = calls[0];
+    assert.equal(call.kind, SpanKind.CLIENT);
+    const a = call.attributes;
+    assert.equal(a["gen_ai.operation.name"], "chat");
+    assert.equal(a["gen_ai.provider.name"], "ollama", "the default base URL is Ollama's");
+    assert.equal(a["gen_ai.request.model"], "qwen2.5:3b");
+    assert.equal(a["gen_ai.request.stream"], true);
+    assert.equal(a["server.address"], "localhost");
+    assert.equal(a["server.port"], 11434);
+    assert.deepEqual(a["gen_ai.response.finish_reasons"], ["stop"]);
+    const input = a["gen_ai.usage.input_tokens"] as number;
+    const output = a["gen_ai.usage.output_tokens"] as number;
+    const reasoning = a["gen_ai.usage.reasoning.output_tokens"] as number;
+    assert.ok(
+      input > 0 && output > reasoning && reasoning > 0,
+      `${node}: ${input}/${output}/${reasoning}`,
+    );
+    assert.ok((a["gen_ai.response.time_to_first_chunk"] as number) >= 0);
+    // Content is opt-in.
+    assert.equal(a["gen_ai.input.messages"], undefined);
+    assert.equal(a["gen_ai.output.messages"], undefined);
+    // The agent span sums its calls' tokens.
+    assert.equal(agent.attributes["gen_ai.usage.input_tokens"], input);
+    assert.equal(agent.attributes["gen_ai.usage.output_tokens"], output);
+    assert.equal(agent.attributes["gen_ai.usage.reasoning.output_tokens"], reasoning);
+    // A call starts and ends inside its tick.
+    assert.ok(rec.when("start", agent) < rec.when("start", call));
+    assert.ok(rec.when("end", call) < rec.when("end", agent));
+  }
+});
+
+test("otel: prompt and completion text only when recordContent is on", async () => {
+  const rec = recorder();
+  const texts: Record<string, string> = {};
+  const model = createOfflineModel();
+  await runResearch("the history of zero", {
+    llm: { fetch: model.fetch },
+    output: new WritableStream<string>(),
+    onEvent: () => {},
+    instrument: (net) => {
+      traceNetwork(net, { tracer: rec.tracer, recordContent: true });
+      net.on((e) => {
+        if (e._type === "ModelCallFinished") texts[e.actorId] = e.text;
+      }, ["ModelCallFinished"]);
+    },
+  });
+  const factual = rec.one("invoke_agent factual_researcher");
+  const call = rec.named("chat qwen2.5:3b").find((c) =>
+    rec.parentOf(c) === factual.spanContext().spanId
+  )!;
+  assert.deepEqual(JSON.parse(call.attributes["gen_ai.system_instructions"] as string), [
+    { type: "text", content: "You are a factual researcher. Give 3–5 bullets." },
+  ]);
+  assert.deepEqual(JSON.parse(call.attributes["gen_ai.input.messages"] as string), [
+    { role: "user", parts: [{ type: "text", content: "Topic: the history of zero" }] },
+  ]);
+  const output = JSON.parse(call.attributes["gen_ai.output.messages"] as string);
+  assert.equal(output[0].role, "assistant");
+  assert.equal(output[0].finish_reason, "stop");
+  assert.ok(texts.factual.length > 40);
+  assert.equal(output[0].parts[0].content, texts.factual);
+});
+
 test("otel: a failing model call fails its tick span and the run span, without the key", async () => {
   const rec = recorder();
   const { error, model } = await tracedResearch(rec, {
@@ -140,6 +240,13 @@ test("otel: a failing model call fails its tick span and the run span, without t
   assert.equal(model.stats.active, 0);
 
   const stats = rec.one("invoke_agent statistician");
+  const call = rec.named("chat qwen2.5:3b").find((c) =>
+    rec.parentOf(c) === stats.spanContext().spanId
+  );
+  assert.ok(call, "the failed call has its span");
+  assert.equal(call.status.code, SpanStatusCode.ERROR);
+  assert.equal(call.attributes["error.type"], "unauthorized");
+  assert.equal(call.attributes["http.response.status_code"], 401);
   assert.equal(stats.status.code, SpanStatusCode.ERROR);
   assert.match(stats.status.message ?? "", /refused the API key/);
   assert.equal(stats.attributes["error.type"], "unauthorized");
@@ -156,6 +263,10 @@ test("otel: a failing model call fails its tick span and the run span, without t
     assert.equal(span.attributes["error.type"], "aborted", name);
   }
   assert.equal(rec.named("invoke_agent synthesizer").length, 0);
+  // Their model calls were cut short too: every span ended, none left open.
+  const aborted = rec.named("chat qwen2.5:3b").filter((c) => c !== call);
+  assert.equal(aborted.length, 2);
+  for (const c of aborted) assert.equal(c.attributes["error.type"], "aborted");
   const everything = JSON.stringify(
     rec.spans().map((s) => [s.name, s.attributes, s.status, s.events]),
   );
@@ -233,7 +344,7 @@ test("otel: nodes can be left out, and the run span can have a parent", async ()
   assert.equal(rec.named("invoke_agent logger").length, 0);
   const run = rec.one("invoke_workflow research");
   assert.equal(rec.parentOf(run), outer.spanContext().spanId);
-  assert.equal(rec.spans().length, 1 + 1 + 5);
+  assert.equal(rec.spans().length, 1 + 1 + 5 + 4);
 });
 
 test("otel: with no tracer provider registered, nothing listens once the network started", async () => {

@@ -16,7 +16,13 @@ import {
   trace,
   type Tracer,
 } from "@opentelemetry/api";
-import type { NetworkEvent } from "../events.ts";
+import type {
+  ModelCallFailed,
+  ModelCallFinished,
+  ModelCallStarted,
+  NetworkEvent,
+} from "../events.ts";
+import { addUsage, type TokenUsage } from "../llm/deltas.ts";
 
 /** How {@link traceNetwork} names and fills its spans. */
 export interface TraceOptions {
@@ -33,6 +39,16 @@ export interface TraceOptions {
    * the research flow's logger, adds one short span per token; leave it out here if that is noise.
    */
   nodes?: (actorId: string, component: string) => boolean;
+  /**
+   * Record the prompt and the completion on model-call spans (`gen_ai.system_instructions`,
+   * `gen_ai.input.messages`, `gen_ai.output.messages`). Off by default: they may hold personal data.
+   */
+  recordContent?: boolean;
+  /**
+   * Called once the run span has ended (at `NetworkShutdown`): where a Worker flushes its spans,
+   * e.g. `onEnd: () => ctx.waitUntil(provider.forceFlush())`.
+   */
+  onEnd?: () => void;
 }
 
 /** The events a trace is built from. */
@@ -43,6 +59,9 @@ const TRACED: NetworkEvent["_type"][] = [
   "ActorFailed",
   "NetworkIdle",
   "NetworkShutdown",
+  "ModelCallStarted",
+  "ModelCallFinished",
+  "ModelCallFailed",
 ];
 
 /** The instrumentation scope reported with every span. */
@@ -51,6 +70,8 @@ export const TRACER_NAME = "reflow-edge";
 interface Tick {
   span: Span;
   attempt: number;
+  /** What this tick's model calls used, for the agent span's `gen_ai.usage.*`. */
+  usage?: TokenUsage;
 }
 
 /**
@@ -77,6 +98,7 @@ export function traceNetwork(
   let run: Span | undefined;
   let runContext: Context | undefined;
   const ticks = new Map<string, Tick>();
+  const calls = new Map<string, { span: Span; actorId: string }>();
   let idle = false;
   let failure: { message: string; type: string } | undefined;
 
@@ -130,7 +152,41 @@ export function traceNetwork(
         const tick = ticks.get(event.actorId);
         if (!tick) return;
         ticks.delete(event.actorId);
+        if (tick.usage) tick.span.setAttributes(usageAttributes(tick.usage));
         tick.span.end();
+        return;
+      }
+      case "ModelCallStarted": {
+        const parent = ticks.get(event.actorId)?.span;
+        const span = tracer.startSpan(`chat ${event.model}`, {
+          kind: SpanKind.CLIENT,
+          attributes: callAttributes(event, options.recordContent === true),
+        }, parent ? trace.setSpan(runContext!, parent) : runContext);
+        calls.set(event.callId, { span, actorId: event.actorId });
+        return;
+      }
+      case "ModelCallFinished": {
+        const call = calls.get(event.callId);
+        if (!call) return;
+        calls.delete(event.callId);
+        call.span.setAttributes(resultAttributes(event, options.recordContent === true));
+        const tick = ticks.get(event.actorId);
+        if (tick && event.usage) tick.usage = addUsage(tick.usage, event.usage);
+        call.span.end();
+        return;
+      }
+      case "ModelCallFailed": {
+        const call = calls.get(event.callId);
+        if (!call) return;
+        calls.delete(event.callId);
+        call.span.setAttributes(resultAttributes(event, false));
+        if (event.retryInMs !== undefined) {
+          call.span.setAttribute("reflow.retry_in_ms", event.retryInMs);
+        }
+        if (event.status !== undefined) {
+          call.span.setAttribute("http.response.status_code", event.status);
+        }
+        fail(call.span, event.message, event.code);
         return;
       }
       case "ActorFailed": {
@@ -146,6 +202,10 @@ export function traceNetwork(
         idle = true;
         return;
       case "NetworkShutdown": {
+        for (const call of calls.values()) {
+          fail(call.span, "aborted: the network shut down during the model call", "aborted");
+        }
+        calls.clear();
         for (const tick of ticks.values()) {
           fail(tick.span, "aborted: the network shut down while the tick ran", "aborted");
         }
@@ -159,12 +219,85 @@ export function traceNetwork(
         } else run?.end();
         run = undefined;
         off();
+        options.onEnd?.();
         return;
       }
     }
   };
   const off = net.on(listener, TRACED);
   return off;
+}
+
+/**
+ * `gen_ai.provider.name` for the server kinds the LLM layer recognises: the conventions' own
+ * names where they have one, the kind itself otherwise (a custom value, as they allow).
+ */
+const PROVIDERS: Readonly<Record<string, string>> = Object.freeze({
+  azure: "azure.ai.openai",
+});
+
+/** What a model-call span knows when it starts (sampling decisions may use these). */
+function callAttributes(event: ModelCallStarted, content: boolean): Attributes {
+  const attributes: Attributes = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": PROVIDERS[event.server] ?? event.server,
+    "gen_ai.request.model": event.model,
+    "gen_ai.request.stream": true,
+    "gen_ai.request.temperature": event.temperature,
+    "server.address": event.serverAddress,
+    "reflow.call.attempt": event.attempt,
+  };
+  if (event.serverPort !== undefined) attributes["server.port"] = event.serverPort;
+  if (event.maxTokens !== undefined) attributes["gen_ai.request.max_tokens"] = event.maxTokens;
+  if (content) {
+    // JSON strings: the conventions allow that on spans, where structured values are not supported.
+    attributes["gen_ai.system_instructions"] = JSON.stringify([
+      { type: "text", content: event.system },
+    ]);
+    attributes["gen_ai.input.messages"] = JSON.stringify([
+      { role: "user", parts: [{ type: "text", content: event.user }] },
+    ]);
+  }
+  return attributes;
+}
+
+/** What a model-call span learns when the call ends. */
+function resultAttributes(
+  event: ModelCallFinished | ModelCallFailed,
+  content: boolean,
+): Attributes {
+  const attributes: Attributes = {};
+  if (event.timeToFirstChunkMs !== undefined) {
+    attributes["gen_ai.response.time_to_first_chunk"] = event.timeToFirstChunkMs / 1000;
+  }
+  if (event._type !== "ModelCallFinished") return attributes;
+  attributes["gen_ai.response.finish_reasons"] = [event.finishReason];
+  if (event.responseId !== undefined) attributes["gen_ai.response.id"] = event.responseId;
+  if (event.responseModel !== undefined) attributes["gen_ai.response.model"] = event.responseModel;
+  if (event.usage) Object.assign(attributes, usageAttributes(event.usage));
+  if (content) {
+    attributes["gen_ai.output.messages"] = JSON.stringify([{
+      role: "assistant",
+      parts: [{ type: "text", content: event.text }],
+      finish_reason: event.finishReason,
+    }]);
+  }
+  return attributes;
+}
+
+/** `gen_ai.usage.*` of a token count. */
+function usageAttributes(usage: TokenUsage): Attributes {
+  const attributes: Attributes = {
+    "gen_ai.usage.input_tokens": usage.inputTokens,
+    "gen_ai.usage.output_tokens": usage.outputTokens,
+  };
+  if (usage.reasoningTokens !== undefined) {
+    attributes["gen_ai.usage.reasoning.output_tokens"] = usage.reasoningTokens;
+  }
+  if (usage.cachedInputTokens !== undefined) {
+    attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cachedInputTokens;
+  }
+  return attributes;
 }
 
 /** Ends `span` as failed: status ERROR with the message, `error.type`, and an exception event. */
