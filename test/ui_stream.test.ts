@@ -7,26 +7,25 @@
 import assert from "node:assert/strict";
 import { DefaultChatTransport, readUIMessageStream, type UIMessage } from "ai";
 import { test } from "./harness.ts";
+import type { ResearchEvent } from "../src/research/events.ts";
+import { formatStream } from "../src/research/format.ts";
 import {
+  formatUi,
   UI_MESSAGE_STREAM_HEADERS,
   type UIMessageChunk,
-  uiMessageChunks,
-  uiMessageSse,
-  type UISourceEvent,
 } from "../src/research/ui_message_stream.ts";
 
 /** Formats `events` into a Response body, as a route does. */
-function respond(events: UISourceEvent[], messageId = "run-1"): Response {
+function respond(events: ResearchEvent[], messageId = "run-1"): Response {
   const body = ReadableStream.from(events)
-    .pipeThrough(uiMessageChunks({ messageId }))
-    .pipeThrough(uiMessageSse())
+    .pipeThrough(formatStream(formatUi({ messageId })))
     .pipeThrough(new TextEncoderStream());
   return new Response(body, { headers: UI_MESSAGE_STREAM_HEADERS });
 }
 
 /** What `useChat` would show: the last state of the assistant message, read by the SDK. */
 async function readAsClient(
-  events: UISourceEvent[],
+  events: ResearchEvent[],
 ): Promise<{ message: UIMessage | undefined; errors: string[]; request: unknown }> {
   let request: unknown;
   const transport = new DefaultChatTransport({
@@ -67,20 +66,20 @@ const texts = (m: UIMessage | undefined) =>
 
 test("ui stream: interleaved agents are separate text parts, in first-chunk order", async () => {
   const { message, errors, request } = await readAsClient([
-    { type: "node", id: "factual", state: "running" },
-    { type: "node", id: "statistician", state: "running" },
-    { type: "chunk", role: "facts", node: "factual", text: "Zero " },
-    { type: "chunk", role: "stats", node: "statistician", text: "3 " },
-    { type: "chunk", role: "facts", node: "factual", text: "is old." },
-    { type: "chunk", role: "quotes", node: "quoter", text: "“Nothing”" },
-    { type: "chunk", role: "stats", node: "statistician", text: "numbers." },
-    { type: "finish", role: "facts", node: "factual", finishReason: "stop" },
-    { type: "node", id: "factual", state: "done" },
-    { type: "finish", role: "stats", node: "statistician", finishReason: "length" },
-    { type: "node", id: "statistician", state: "done" },
-    { type: "chunk", role: "answer", node: "synth", text: "In short, zero." },
-    { type: "answer", text: "In short, zero." },
-    { type: "done" },
+    { event: "node", id: "factual", state: "running" },
+    { event: "node", id: "statistician", state: "running" },
+    { event: "chunk", role: "facts", node: "factual", text: "Zero " },
+    { event: "chunk", role: "stats", node: "statistician", text: "3 " },
+    { event: "chunk", role: "facts", node: "factual", text: "is old." },
+    { event: "chunk", role: "quotes", node: "quoter", text: "“Nothing”" },
+    { event: "chunk", role: "stats", node: "statistician", text: "numbers." },
+    { event: "finish", role: "facts", node: "factual", finishReason: "stop" },
+    { event: "node", id: "factual", state: "done" },
+    { event: "finish", role: "stats", node: "statistician", finishReason: "length" },
+    { event: "node", id: "statistician", state: "done" },
+    { event: "chunk", role: "answer", node: "synth", text: "In short, zero." },
+    { event: "answer", text: "In short, zero." },
+    { event: "done" },
   ]);
   assert.deepEqual(errors, []);
   assert.deepEqual(request, {
@@ -113,14 +112,20 @@ test("ui stream: interleaved agents are separate text parts, in first-chunk orde
 test("ui stream: reasoning is its own part; usage per agent and per flow updates in place", async () => {
   const usage = (n: number) => ({ inputTokens: n, outputTokens: 2 * n, totalTokens: 3 * n });
   const { message, errors } = await readAsClient([
-    { type: "reasoning", role: "facts", node: "factual", text: "Let me " },
-    { type: "reasoning", role: "facts", node: "factual", text: "think." },
-    { type: "chunk", role: "facts", node: "factual", text: "Zero." },
-    { type: "usage", role: "facts", node: "factual", usage: { ...usage(1), reasoningTokens: 1 } },
-    { type: "usage", usage: usage(1) },
-    { type: "finish", role: "facts", node: "factual", finishReason: "stop" },
-    { type: "usage", usage: usage(4) },
-    { type: "done" },
+    { event: "reasoning", role: "facts", node: "factual", text: "Let me " },
+    { event: "reasoning", role: "facts", node: "factual", text: "think." },
+    { event: "chunk", role: "facts", node: "factual", text: "Zero." },
+    {
+      event: "usage",
+      scope: "agent",
+      role: "facts",
+      node: "factual",
+      usage: { ...usage(1), reasoningTokens: 1 },
+    },
+    { event: "usage", scope: "flow", usage: usage(1) },
+    { event: "finish", role: "facts", node: "factual", finishReason: "stop" },
+    { event: "usage", scope: "flow", usage: usage(4) },
+    { event: "done" },
   ]);
   assert.deepEqual(errors, []);
   const parts = message!.parts;
@@ -138,10 +143,10 @@ test("ui stream: reasoning is its own part; usage per agent and per flow updates
 
 test("ui stream: a failure is the client's error; what arrived stays", async () => {
   const { message, errors } = await readAsClient([
-    { type: "chunk", role: "facts", node: "factual", text: "Zero" },
-    { type: "node", id: "statistician", state: "failed" },
-    { type: "error", message: 'node "statistician" failed: unauthorized' },
-    { type: "chunk", role: "facts", node: "factual", text: " (after the end: dropped)" },
+    { event: "chunk", role: "facts", node: "factual", text: "Zero" },
+    { event: "node", id: "statistician", state: "failed" },
+    { event: "error", message: 'node "statistician" failed: unauthorized' },
+    { event: "chunk", role: "facts", node: "factual", text: " (after the end: dropped)" },
   ]);
   assert.deepEqual(errors, ['Error: node "statistician" failed: unauthorized']);
   assert.deepEqual(texts(message), [{ role: "facts", text: "Zero" }]);
@@ -149,9 +154,9 @@ test("ui stream: a failure is the client's error; what arrived stays", async () 
 
 test("ui stream: the wire format is the AI SDK's: headers, data frames, [DONE], finish reasons", async () => {
   const res = respond([
-    { type: "chunk", role: "answer", text: "x" },
-    { type: "finish", role: "answer", finishReason: "length" },
-    { type: "done" },
+    { event: "chunk", role: "answer", node: "synth", text: "x" },
+    { event: "finish", role: "answer", node: "synth", finishReason: "length" },
+    { event: "done" },
   ], "m1");
   assert.equal(res.headers.get("x-vercel-ai-ui-message-stream"), "v1");
   assert.equal(res.headers.get("content-type"), "text/event-stream");
@@ -161,28 +166,17 @@ test("ui stream: the wire format is the AI SDK's: headers, data frames, [DONE], 
   const parts = frames.map((f) => JSON.parse(f.replace(/^data: /, "")) as UIMessageChunk);
   assert.deepEqual(parts, [
     { type: "start", messageId: "m1" },
-    { type: "text-start", id: "answer", providerMetadata: { reflow: { role: "answer" } } },
+    {
+      type: "text-start",
+      id: "answer",
+      providerMetadata: { reflow: { role: "answer", node: "synth" } },
+    },
     { type: "text-delta", id: "answer", delta: "x" },
     {
       type: "text-end",
       id: "answer",
-      providerMetadata: { reflow: { role: "answer", finishReason: "length" } },
+      providerMetadata: { reflow: { role: "answer", node: "synth", finishReason: "length" } },
     },
     { type: "finish", finishReason: "length" },
   ]);
-  // With ids (a run's sequence numbers), which the client ignores.
-  const withIds = await new Response(
-    ReadableStream.from<UISourceEvent>([{ type: "done" }])
-      .pipeThrough(uiMessageChunks())
-      .pipeThrough(uiMessageSse((() => {
-        let n = 0;
-        return () => ++n;
-      })()))
-      .pipeThrough(new TextEncoderStream()),
-  ).text();
-  assert.equal(
-    withIds,
-    'id: 1\ndata: {"type":"start"}\n\nid: 2\ndata: {"type":"finish","finishReason":"stop"}\n\n' +
-      "data: [DONE]\n\n",
-  );
 });

@@ -54,13 +54,13 @@ export {
 } from "./run_research.ts";
 export {
   FLOW_USAGE_ID,
+  formatUi,
   type ReflowPartMetadata,
   UI_MESSAGE_STREAM_HEADERS,
+  UI_STREAM_END,
   type UIFinishReason,
+  uiFrame,
   type UIMessageChunk,
-  uiMessageChunks,
   type UIMessageOptions,
-  uiMessageSse,
-  type UISourceEvent,
-  type UIUsage,
+  uiMessageParts,
 } from "./ui_message_stream.ts";
