@@ -1,6 +1,6 @@
 /**
  * The HTTP app: `POST /research` (and `GET /research?topic=` for EventSource) streams the research
- * flow as it runs; `GET /graph` describes it; `GET /` is the live page; `GET /healthz` reports
+ * flow as it runs; `POST /chat` does the same for the AI SDK's `useChat`; `GET /graph` describes it; `GET /` is the live page; `GET /healthz` reports
  * liveness and how many flows are in flight. Nothing here reads the environment: each entry point
  * (cli/serve.ts, worker.ts) builds an {@link AppConfig} and calls {@link createApp}.
  *
@@ -23,6 +23,9 @@ import { clientError, logLine } from "./errors.ts";
 import { pageHtml } from "./page.ts";
 import { createScrubber, type Scrubber } from "./secrets.ts";
 import { researchStream, type StreamFormat } from "./stream.ts";
+import { parseChatRequest } from "./chat.ts";
+import { uiHeaders } from "./ui_stream.ts";
+import type { Network } from "../src/network.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { type RunInfo, Runs } from "../src/runs/runs.ts";
 import { researchEvents, researchGraphIssues, researchSummary } from "./run_source.ts";
@@ -32,7 +35,7 @@ import { leadRunResponse, mountRuns, type RunBackend } from "./runs.ts";
 export interface AppConfig {
   /** The model server (pass the offline model's `fetch` to run without one). */
   llm: LlmConfig;
-  /** When set, `/research` and `/graph` require `Authorization: Bearer <token>`. */
+  /** When set, `/research`, `/chat`, `/graph` and `/runs` require `Authorization: Bearer <token>`. */
   token?: string;
   /** Allowed CORS origin(s); `"*"` for any. No CORS headers when unset. */
   cors?: string | string[];
@@ -40,6 +43,17 @@ export interface AppConfig {
   maxTopicLength?: number;
   /** Largest request body accepted, in bytes (default 16 KiB). */
   maxBodyBytes?: number;
+  /**
+   * Largest `POST /chat` body, in bytes (default 1 MiB): `useChat` sends the whole conversation
+   * every time, and each answer of the research flow is a few KB.
+   */
+  maxChatBodyBytes?: number;
+  /**
+   * Called with each flow's network before it starts, to observe it, and with `waitUntil` (the
+   * Worker's `ctx.waitUntil`; elsewhere it just lets the promise run): e.g.
+   * `(net) => traceNetwork(net, { workflowName: "research" })` from reflow-edge/otel.
+   */
+  instrument?: (net: Network, request: { waitUntil(promise: Promise<unknown>): void }) => void;
   /** Give up on a flow after this long (default: runResearch's 300,000 ms). */
   timeoutMs?: number;
   /** Aborting it stops every flow in flight (e.g. on server shutdown). */
@@ -100,6 +114,7 @@ export function researchRuns(options: Omit<ConstructorParameters<typeof Runs>[0]
 export const APP_LIMITS = Object.freeze({
   maxTopicLength: 500,
   maxBodyBytes: 16 * 1024,
+  maxChatBodyBytes: 1024 * 1024,
   maxFlows: 64,
   maxFlowsPerClient: 8,
   retryAfterSeconds: 5,
@@ -115,13 +130,14 @@ export interface Issue {
   message: string;
 }
 
-const FORMATS = ["sse", "text"] as const;
+const FORMATS = ["sse", "text", "ui"] as const;
 const POLICIES = ["fail-fast", "continue"] as const;
 
 /** Builds the Hono app for `config`. */
 export function createApp(config: AppConfig): Hono {
   const maxTopicLength = config.maxTopicLength ?? APP_LIMITS.maxTopicLength;
   const maxBodyBytes = config.maxBodyBytes ?? APP_LIMITS.maxBodyBytes;
+  const maxChatBodyBytes = config.maxChatBodyBytes ?? APP_LIMITS.maxChatBodyBytes;
   const bodyTimeoutMs = config.bodyTimeoutMs ?? APP_LIMITS.bodyTimeoutMs;
   const retryAfter = String(config.retryAfterSeconds ?? APP_LIMITS.retryAfterSeconds);
   const models = config.models?.length ? [...config.models] : undefined;
@@ -219,12 +235,13 @@ export function createApp(config: AppConfig): Hono {
   if (config.token !== undefined) {
     const auth = bearerAuth(config.token);
     app.use("/research", auth);
+    app.use("/chat", auth);
     app.use("/graph", auth);
   }
 
   // Admission: a slot per request that may start a flow, taken before its body is read and held
   // until the flow ends (or handed back at once when the request is refused).
-  app.use("/research", async (c, next) => {
+  const admit: MiddlewareHandler = async (c, next) => {
     if (c.req.method !== "GET" && c.req.method !== "POST") return await next();
     const slot = admission.enter(config.clientAddress?.(c.req.raw, c.env));
     if (typeof slot === "string") {
@@ -248,7 +265,9 @@ export function createApp(config: AppConfig): Hono {
       // A flow took the slot over (and releases it when it ends); otherwise it is free again.
       if (slots.get(c) === slot) slot.release();
     }
-  });
+  };
+  app.use("/research", admit);
+  app.use("/chat", admit);
 
   // The page draws the same graph GET /graph serves.
   const page = pageHtml(researchGraph());
@@ -301,16 +320,35 @@ export function createApp(config: AppConfig): Hono {
     },
   };
 
-  const headersFor = (fmt: StreamFormat) => ({
-    "Content-Type": fmt === "sse"
-      ? "text/event-stream; charset=utf-8"
-      : "text/plain; charset=utf-8",
-    // Without it workerd (miniflare and Cloudflare's edge) gzips text/plain, which buffers the
-    // whole body until the flow ends. See notes/streams-limits.md.
-    "Content-Encoding": "identity",
-    "Cache-Control": "no-cache, no-transform",
-    "X-Accel-Buffering": "no",
-  });
+  const headersFor = (fmt: StreamFormat): Record<string, string> =>
+    fmt === "ui" ? uiHeaders() : {
+      "Content-Type": fmt === "sse"
+        ? "text/event-stream; charset=utf-8"
+        : "text/plain; charset=utf-8",
+      // Without it workerd (miniflare and Cloudflare's edge) gzips text/plain, which buffers the
+      // whole body until the flow ends. See notes/streams-limits.md.
+      "Content-Encoding": "identity",
+      "Cache-Control": "no-cache, no-transform",
+      "X-Accel-Buffering": "no",
+    };
+
+  // A run's flow; `waitUntil` is its request's (the Worker's ctx.waitUntil) when there is one.
+  const runSource = (
+    input: { topic: string; model?: string; policy?: Policy; graph?: unknown },
+    signal: AbortSignal,
+    waitUntil: (promise: Promise<unknown>) => void,
+  ) => {
+    const instrument = config.instrument;
+    return researchEvents(input.topic, {
+      llm: input.model ? { ...llm, model: input.model } : llm,
+      graph: input.graph,
+      timeoutMs: config.timeoutMs,
+      capacity: config.capacity,
+      policy: input.policy ?? config.policy,
+      ...errorViews,
+      instrument: instrument && ((net) => instrument(net, { waitUntil })),
+    }, signal);
+  };
 
   const backend: RunBackend = config.runs && "forward" in config.runs
     ? { kind: "forward", forward: config.runs.forward, list: config.runs.list }
@@ -318,15 +356,7 @@ export function createApp(config: AppConfig): Hono {
       kind: "local",
       runs: config.runs ?? researchRuns({ store: new MemoryRunStore() }),
       idFromHeader: config.runIdFromHeader,
-      source: (input, signal) =>
-        researchEvents(input.topic, {
-          llm: input.model ? { ...llm, model: input.model } : llm,
-          graph: input.graph,
-          timeoutMs: config.timeoutMs,
-          capacity: config.capacity,
-          policy: input.policy ?? config.policy,
-          ...errorViews,
-        }, signal),
+      source: (input, signal) => runSource(input, signal, inBackground),
     };
 
   const stream = (
@@ -346,17 +376,20 @@ export function createApp(config: AppConfig): Hono {
       inFlight.delete(request);
       slot?.release();
     };
-    if (fmt === "sse" && backend.kind === "local") {
-      // A run led by this one client: frames with ids, resumable while somebody watches.
+    if ((fmt === "sse" || fmt === "ui") && backend.kind === "local") {
+      // A run led by this one client: frames with ids, resumable while somebody watches (the UI
+      // stream's message id is the run id: GET /runs/{id}/events?format=ui replays it).
       const { topic, policy } = input;
       const model = chosen;
       return leadRunResponse(c, backend.runs, {
         input: { topic, ...(model ? { model } : {}), ...(policy ? { policy } : {}) },
-        source: (signal) => backend.source({ topic, model, policy }, signal),
+        source: (signal) => runSource({ topic, model, policy }, signal, waitUntilOf(c)),
         stop: config.signal,
         onEnd: ended,
+        format: fmt,
       });
     }
+    const instrument = config.instrument;
     const signals = [request.signal, config.signal].filter((s): s is AbortSignal => !!s);
     const body = researchStream(input.topic, {
       llm: chosen ? { ...llm, model: chosen } : llm,
@@ -366,6 +399,7 @@ export function createApp(config: AppConfig): Hono {
       capacity: config.capacity,
       policy: input.policy ?? config.policy,
       ...errorViews,
+      instrument: instrument && ((net) => instrument(net, { waitUntil: waitUntilOf(c) })),
       onEnd: ended,
     });
     return new Response(body, { headers: headersFor(fmt) });
@@ -373,27 +407,31 @@ export function createApp(config: AppConfig): Hono {
 
   // The body of POST /research and POST /runs: read within the limits (routes/body.ts), JSON,
   // the schema, and a model the client may ask for; then `c.req.valid("json")` holds it.
+  /** The request's JSON body, read within the limits (routes/body.ts), or the answer refusing it. */
+  const readJson = async (c: Context, maxBytes: number): Promise<{ json: unknown } | Response> => {
+    if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
+      return bad(c, "the body must be JSON (Content-Type: application/json)", []);
+    }
+    const text = await readBody(c.req.raw, { maxBytes, timeoutMs: bodyTimeoutMs });
+    if (typeof text !== "string") {
+      return c.json(
+        { error: text.error, code: text.code, issues: [{ path: "", message: text.error }] },
+        text.status,
+        text.close ? { Connection: "close" } : {},
+      );
+    }
+    try {
+      return { json: JSON.parse(text) };
+    } catch {
+      return bad(c, "Malformed JSON in request body", []);
+    }
+  };
   const jsonBody =
     <T extends z.ZodMiniType<{ model?: string }>>(schema: T): MiddlewareHandler =>
     async (c, next) => {
-      if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
-        return bad(c, "the body must be JSON (Content-Type: application/json)", []);
-      }
-      const text = await readBody(c.req.raw, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs });
-      if (typeof text !== "string") {
-        return c.json(
-          { error: text.error, code: text.code, issues: [{ path: "", message: text.error }] },
-          text.status,
-          text.close ? { Connection: "close" } : {},
-        );
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        return bad(c, "Malformed JSON in request body", []);
-      }
-      const input = parse(schema, json, c);
+      const body = await readJson(c, maxBodyBytes);
+      if (body instanceof Response) return body;
+      const input = parse(schema, body.json, c);
       if (input instanceof Response) return input;
       const chosen = chooseModel(c, input.model);
       if (chosen instanceof Response) return chosen;
@@ -419,6 +457,20 @@ export function createApp(config: AppConfig): Hono {
     (c) => stream(c, c.req.valid("query")),
   );
 
+  // The AI SDK's chat transport (useChat): researches the last user message and answers as a UI
+  // message stream (routes/chat.ts reads the body).
+  app.post("/chat", async (c) => {
+    const body = await readJson(c, maxChatBodyBytes);
+    if (body instanceof Response) return body;
+    const result = parseChatRequest(body.json, maxTopicLength);
+    if (!result.ok) {
+      const { issues } = result;
+      return bad(c, `invalid request: ${issues.map((i) => i.message).join("; ")}`, issues);
+    }
+    const { topic, model, policy } = result.value;
+    return stream(c, { topic, model, policy, format: "ui" });
+  });
+
   mountRuns(app, {
     backend,
     validateBody: [jsonBody(runBodySchema)],
@@ -429,7 +481,22 @@ export function createApp(config: AppConfig): Hono {
   return app;
 }
 
-/** A JSON body (by Content-Type) validated with `schema` into `c.req.valid("json")`. */
+/** For a flow no request waits for: the promise simply runs. */
+function inBackground(promise: Promise<unknown>): void {
+  promise.catch(() => {});
+}
+
+/** The Worker's `ctx.waitUntil` when there is one; elsewhere the promise simply runs. */
+function waitUntilOf(c: Context): (promise: Promise<unknown>) => void {
+  return (promise) => {
+    promise.catch(() => {});
+    try {
+      c.executionCtx.waitUntil(promise);
+    } catch {
+      // Not on Workers: Hono has no execution context, and nothing ends the isolate early.
+    }
+  };
+}
 
 /** `text` when the client asks for text/plain rather than event streams; SSE otherwise. */
 function preferredFormat(accept: string | undefined): StreamFormat {

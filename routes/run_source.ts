@@ -6,6 +6,7 @@
  * @module
  */
 import type { LlmConfig } from "../src/llm/config.ts";
+import type { Network } from "../src/network.ts";
 import type { RunEvent } from "../src/runs/runs.ts";
 import { researchEvents as researchEventStream } from "../src/research/research_events.ts";
 import { errorMessage } from "./stream.ts";
@@ -28,6 +29,8 @@ export interface ResearchEventsOptions {
   renderError?: (error: unknown) => { message: string; code?: string };
   /** How a specialist's failure reads in its note under `"continue"` (see runResearch). */
   describeError?: (error: unknown) => string;
+  /** Called with the flow's network before it starts (e.g. to trace it: reflow-edge/otel). */
+  instrument?: (net: Network) => void;
 }
 
 /**

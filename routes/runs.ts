@@ -4,7 +4,8 @@
  * - `POST /runs` `{ topic, model?, policy? }` → 201, `Location: /runs/{id}`, the run's SSE from its
  *   first event; `?detach=1` → 201 `{ id, events }` at once.
  * - `GET /runs/{id}/events` → SSE: the log, then live; resumes after `Last-Event-ID` or `?after=N`;
- *   `: keep-alive` every 15 s; 204 for an unknown or expired run.
+ *   `: keep-alive` every 15 s; 204 for an unknown or expired run. `?format=ui`: the AI SDK's UI
+ *   message stream instead, always from the start (routes/ui_stream.ts).
  * - `GET /runs/{id}`, `GET /runs`, `POST /runs/{id}/cancel`, `POST /runs/{id}/token`.
  *
  * Where the runs live is a {@link RunBackend}: a {@link Runs} in this process (Node, Deno, and
@@ -18,6 +19,7 @@ import type { RunEvent, RunInfo, Runs } from "../src/runs/runs.ts";
 import { runEventsToSse } from "../src/runs/sse.ts";
 import { bearerAuth } from "./auth.ts";
 import { checkRunToken, signRunToken } from "./run_token.ts";
+import { runEventsToUi, uiHeaders } from "./ui_stream.ts";
 
 /** What `POST /runs` starts (validated with the same rules as `POST /research`). */
 export interface RunInput {
@@ -234,7 +236,14 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
   app.get("/runs/:id/events", async (c) => {
     const id = checkId(c);
     if (typeof id !== "string") return id;
-    const after = resumeAfter(c.req.header("last-event-id"), c.req.query("after"));
+    const format = c.req.query("format") ?? "sse";
+    if (format !== "sse" && format !== "ui") {
+      return problem(c, 400, `format must be one of: sse, ui (not ${JSON.stringify(format)})`);
+    }
+    // A UI message stream is rebuilt by its client from its start: it never resumes mid-log.
+    const after = format === "ui"
+      ? 0
+      : resumeAfter(c.req.header("last-event-id"), c.req.query("after"));
     if (typeof after === "string") return problem(c, 400, after);
     if (backend.kind === "forward") return await backend.forward(id, c.req.raw);
     const last = backend.runs.lastSeq(id);
@@ -245,6 +254,7 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
     }
     const viewer = backend.runs.watch(id, after, { signal: c.req.raw.signal, keepAliveMs });
     if (!viewer) return c.body(null, 204);
+    if (format === "ui") return new Response(runEventsToUi(viewer, id), { headers: uiHeaders() });
     return new Response(runEventsToSse(viewer), { headers: SSE_HEADERS });
   });
 
@@ -299,6 +309,8 @@ export function leadRunResponse(
     stop?: AbortSignal;
     /** Called once when the run has ended. */
     onEnd?: () => void;
+    /** `ui`: answer with the AI SDK's UI message stream (the message id is the run id). */
+    format?: "sse" | "ui";
   },
 ): Response {
   let id: string;
@@ -322,6 +334,11 @@ export function leadRunResponse(
     options.onEnd?.();
   });
   const viewer = runs.watch(id, 0, { lead: true, signal: c.req.raw.signal })!;
+  if (options.format === "ui") {
+    return new Response(runEventsToUi(viewer, id), {
+      headers: uiHeaders({ "Content-Location": `/runs/${id}` }),
+    });
+  }
   return new Response(runEventsToSse(viewer), {
     headers: { ...SSE_HEADERS, "Content-Location": `/runs/${id}` },
   });

@@ -9,12 +9,17 @@ import type { NetworkEvent } from "../src/events.ts";
 import type { LlmConfig } from "../src/llm/config.ts";
 import type { ResearchEvent } from "../src/research/events.ts";
 import { formatSse, formatText, type ResearchFormat } from "../src/research/format.ts";
+import { formatUi } from "../src/research/ui_message_stream.ts";
+import type { Network } from "../src/network.ts";
 import { researchEvents } from "../src/research/research_events.ts";
 import { describe } from "../src/errors.ts";
 import { scrubSecret } from "../src/llm/errors.ts";
 
-/** `sse`: Server-Sent Events (`chunk`, `node`, `answer`, `done` / `error`). `text`: the seed's text. */
-export type StreamFormat = "sse" | "text";
+/**
+ * `sse`: Server-Sent Events (`chunk`, `node`, `answer`, `done` / `error`). `text`: the seed's text.
+ * `ui`: the AI SDK's UI message stream (what `useChat` reads).
+ */
+export type StreamFormat = "sse" | "text" | "ui";
 
 export type { NodeState } from "../src/research/events.ts";
 
@@ -32,6 +37,10 @@ export interface ResearchStreamOptions {
   reasoning?: boolean;
   /** Network events of the flow, e.g. model calls for telemetry. */
   onEvent?: (event: NetworkEvent) => void;
+  /** Called with the flow's network before it starts (e.g. to trace it: reflow-edge/otel). */
+  instrument?: (net: Network) => void;
+  /** The `ui` format's assistant message id (default: a random UUID). */
+  messageId?: string;
   /** Called once when the flow has fully ended (completed, failed or aborted). */
   onEnd?: () => void;
   /**
@@ -58,7 +67,11 @@ export function researchStream(
   options: ResearchStreamOptions,
 ): ReadableStream<Uint8Array> {
   // Ours, not Hono's streamSSE: its body's cancel() returns before the flow and its model requests have ended (ours waits: disconnect.test.ts), and it pulls events ahead of a client that stopped reading (4 in a trial; ours none).
-  const format: ResearchFormat = options.format === "sse" ? formatSse() : formatText();
+  const format: ResearchFormat = options.format === "sse"
+    ? formatSse()
+    : options.format === "ui"
+    ? formatUi({ messageId: options.messageId ?? crypto.randomUUID() })
+    : formatText();
   const events = researchEvents(topic, {
     llm: options.llm,
     signal: options.signal,
@@ -67,6 +80,7 @@ export function researchStream(
     policy: options.policy,
     reasoning: options.reasoning,
     onEvent: options.onEvent,
+    instrument: options.instrument,
     describeError: options.describeError ?? ((error) => errorMessage(error, options.llm.apiKey)),
     renderError: options.renderError,
     onEnd: () => options.onEnd?.(),

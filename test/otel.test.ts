@@ -17,6 +17,8 @@ import { Actor, type ActorContext, Message, Network } from "../src/mod.ts";
 import { createOfflineModel } from "../src/llm/mod.ts";
 import { type ResearchEvent, runResearch } from "../src/research/mod.ts";
 import { traceNetwork, type TraceOptions } from "../src/otel/mod.ts";
+import { createApp } from "../routes/app.ts";
+import { eventually } from "./http_helpers.ts";
 
 /** A provider of its own per test (nothing global), recording the order spans start and end. */
 function recorder() {
@@ -377,4 +379,35 @@ test("otel: with no tracer provider registered, nothing listens once the network
   await traced.whenIdle();
   await traced.shutdown();
   assert.equal(rec.spans().length, 2);
+});
+
+test("otel: createApp({ instrument }) traces every flow it serves; onEnd can hand a flush to waitUntil", async () => {
+  const rec = recorder();
+  const model = createOfflineModel();
+  const flushes: Promise<unknown>[] = [];
+  const app = createApp({
+    llm: { fetch: model.fetch },
+    instrument: (net, { waitUntil }) =>
+      traceNetwork(net, {
+        tracer: rec.tracer,
+        workflowName: "research",
+        nodes: (_id, component) => component !== "logger",
+        onEnd: () => {
+          const flush = rec.provider.forceFlush();
+          flushes.push(flush);
+          waitUntil(flush);
+        },
+      }),
+  });
+  for (const format of ["sse", "ui"]) {
+    const res = await app.request(`/research?topic=zero&format=${format}`);
+    assert.equal(res.status, 200);
+    await res.text();
+  }
+  await eventually(() => flushes.length === 2, "both runs ended");
+  await Promise.all(flushes);
+  const runs = rec.named("invoke_workflow research");
+  assert.equal(runs.length, 2);
+  assert.notEqual(runs[0].spanContext().traceId, runs[1].spanContext().traceId, "a trace each");
+  assert.equal(rec.named("chat qwen2.5:3b").length, 8);
 });
