@@ -10,7 +10,6 @@ import { serve } from "./serve.ts";
 import { createApp } from "../routes/app.ts";
 import { createOfflineModel, type OfflineModelOptions } from "../src/llm/mod.ts";
 import { researchEvents } from "../src/research/mod.ts";
-import { buildChatPage, withChatPage } from "../examples/chat/page.ts";
 import { eventually } from "./http_helpers.ts";
 
 const ONLY = {
@@ -36,6 +35,8 @@ async function onChatPage(
 ): Promise<void> {
   const { chromium } = await import("playwright-core");
   const { findChromium } = await import("../scripts/chromium.mjs");
+  // esbuild (a Node binary) bundles the page: imported here, so the file loads on every runtime.
+  const { buildChatPage, withChatPage } = await import("../examples/chat/page.ts");
   const found = await findChromium();
   if (found.error !== undefined) throw new Error(found.error);
   const ended: Promise<void>[] = [];
