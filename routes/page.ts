@@ -215,6 +215,10 @@ function parseFrame(frame, run) {
     else if (line.startsWith("id:")) run.last = line.slice(3).trim();
   }
   if (data.length) handle(event, JSON.parse(data.join("\\n")));
+  // A shared run names its topic in its first frame.
+  if (event === "run" && data.length && !$("topic").value) {
+    $("topic").value = JSON.parse(data.join("\\n")).topic || "";
+  }
   if (event === "done" || event === "error") run.ended = true;
 }
 function authHeaders() {

@@ -208,6 +208,7 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
           ...(input.graph !== undefined ? { graph: input.graph } : {}),
         },
         source: (signal) => backend.source(input, signal),
+        announce: { topic: input.topic },
       });
     } catch (error) {
       if (error instanceof RunLimitError) return problem(c, 503, error.message);
@@ -320,6 +321,7 @@ export function leadRunResponse(
       source: options.source,
       readAhead: 0,
       stopWhenUnwatched: true,
+      announce: { topic: options.input.topic },
     });
   } catch (error) {
     if (error instanceof RunLimitError) return problem(c, 503, error.message);

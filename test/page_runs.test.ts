@@ -162,6 +162,7 @@ test(
         (document.querySelector("#panel-facts .body")?.textContent ?? "").length > 0
       );
       assert.notEqual(await page.textContent("#status"), "done", "joined while the run was live");
+      assert.equal(await other.inputValue("#topic"), "zero", "the shared tab names the topic");
       for (const p of [page, other]) {
         await p.waitForFunction(() => document.getElementById("status")?.textContent === "done");
       }

@@ -211,7 +211,7 @@ test(
       );
       const full = await whole;
       assert.equal(full.frames[0].event, "run");
-      assert.deepEqual(full.frames[0].data, { id });
+      assert.deepEqual(full.frames[0].data, { id, topic: "the history of zero" });
       assert.deepEqual(full.frames.map((f) => f.id), full.frames.map((_, i) => i + 1));
       assert.equal(full.frames.at(-1)!.event, "done");
       assert.equal(text(seen), text(full.frames));

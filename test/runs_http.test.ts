@@ -103,7 +103,7 @@ for (const transport of TRANSPORTS) {
       const { frames, ended } = await readUntil(res);
       assert.ok(ended);
       assert.deepEqual(frames[0].event, "run");
-      assert.deepEqual(frames[0].data, { id });
+      assert.deepEqual(frames[0].data, { id, topic: "the history of zero" });
       assert.deepEqual(
         frames.map((f) => f.id),
         frames.map((_, i) => i + 1),
@@ -385,7 +385,7 @@ for (const transport of TRANSPORTS) {
       let chunks = 0;
       const head = await readUntil(res, (f) => f.event === "chunk" && ++chunks === 10);
       assert.equal(head.frames[0].event, "run");
-      assert.deepEqual(head.frames[0].data, { id });
+      assert.deepEqual(head.frames[0].data, { id, topic: "zero" });
       // …and the first client, cut off above, comes back where it left off.
       const back = await readUntil(
         await c.fetch(`/runs/${id}/events`, {

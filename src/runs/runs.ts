@@ -64,6 +64,8 @@ export interface StartOptions {
   readAhead?: number;
   /** Cancel the run when its last viewer leaves (today's `POST /research`). */
   stopWhenUnwatched?: boolean;
+  /** More fields for the first event, `run` (which always has `id`): e.g. the topic, for viewers. */
+  announce?: Record<string, unknown>;
 }
 
 /** Options of {@link Runs.watch}. */
@@ -198,7 +200,7 @@ export class Runs {
   }
 
   /**
-   * Starts a run: stores it, logs its first event (`run`, `{ id }`), starts the flow and logs
+   * Starts a run: stores it, logs its first event (`run`, `{ id, ...announce }`), starts the flow and logs
    * every event it reports. Returns the run's id. Throws the store's {@link RunLimitError} when
    * no more runs fit.
    */
@@ -231,7 +233,7 @@ export class Runs {
       ended: Promise.resolve(),
     };
     this.#live.set(id, live);
-    this.#append(live, { type: "run", data: { id } });
+    this.#append(live, { type: "run", data: { ...options.announce, id } });
     live.ended = this.#pump(live, options.source);
     return id;
   }
