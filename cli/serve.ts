@@ -17,6 +17,7 @@ import type { CliArgs } from "./args.ts";
 import { clientAddress, listen, type Listening, type ListenLimits } from "./listen.ts";
 import { env, envRaw, onInterrupt, printError } from "./platform.ts";
 import { chooseLlm, type CliEnv } from "./research.ts";
+import { traceNetwork } from "../src/otel/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 const deno = (globalThis as any).Deno;
@@ -85,6 +86,14 @@ export async function serve(args: CliArgs, settings: CliEnv): Promise<number> {
       signal: shutdown.signal,
       log: printError,
       runs,
+      // Traced for whatever OpenTelemetry provider is registered (Deno: OTEL_DENO=true; Node: one
+      // loaded with --import); with none it stops listening as each flow starts. The logger's
+      // per-token ticks are left out: one span per agent and per model call.
+      instrument: (net) =>
+        traceNetwork(net, {
+          workflowName: "research",
+          nodes: (_id, component) => component !== "logger",
+        }),
     });
   } catch (error) {
     clearInterval(sweeper);
