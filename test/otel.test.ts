@@ -411,3 +411,13 @@ test("otel: createApp({ instrument }) traces every flow it serves; onEnd can han
   assert.notEqual(runs[0].spanContext().traceId, runs[1].spanContext().traceId, "a trace each");
   assert.equal(rec.named("chat qwen2.5:3b").length, 8);
 });
+
+test("otel: the run span is named after the graph when no workflowName is given", async () => {
+  const rec = recorder();
+  await runResearch("zero", {
+    llm: { fetch: createOfflineModel().fetch },
+    instrument: (net) => traceNetwork(net, { tracer: rec.tracer }),
+  });
+  const run = rec.one("invoke_workflow research");
+  assert.equal(run.attributes["gen_ai.workflow.name"], "research");
+});

@@ -28,7 +28,10 @@ import { addUsage, type TokenUsage } from "../llm/deltas.ts";
 export interface TraceOptions {
   /** Where spans go (default: `trace.getTracer("reflow-edge")` of the registered provider). */
   tracer?: Tracer;
-  /** `gen_ai.workflow.name`, and the run span's name `invoke_workflow {name}` (default "reflow"). */
+  /**
+   * `gen_ai.workflow.name`, and the run span's name `invoke_workflow {name}` (default: the graph's
+   * name, `Network.describe().name`, else "reflow").
+   */
   workflowName?: string;
   /** The run span's parent (default: the context active when the network starts). */
   parent?: Context;
@@ -89,11 +92,15 @@ interface Tick {
  * ```
  */
 export function traceNetwork(
-  net: { on(listener: (event: NetworkEvent) => void, types?: NetworkEvent["_type"][]): () => void },
+  net: {
+    on(listener: (event: NetworkEvent) => void, types?: NetworkEvent["_type"][]): () => void;
+    /** The graph (`Network.describe()`): its name names the workflow when no option does. */
+    describe?(): { name?: string };
+  },
   options: TraceOptions = {},
 ): () => void {
   const tracer = options.tracer ?? trace.getTracer(TRACER_NAME);
-  const name = options.workflowName ?? "reflow";
+  let name = options.workflowName ?? "reflow";
   const wants = options.nodes;
   let run: Span | undefined;
   let runContext: Context | undefined;
@@ -140,6 +147,15 @@ export function traceNetwork(
           run.end();
           off();
           return;
+        }
+        if (options.workflowName === undefined) {
+          // Only now that someone records is the graph worth describing (a copy of the model).
+          const graphName = net.describe?.().name;
+          if (graphName) {
+            name = graphName;
+            run.updateName(`invoke_workflow ${name}`);
+            run.setAttribute("gen_ai.workflow.name", name);
+          }
         }
         runContext = trace.setSpan(parent, run);
         return;
