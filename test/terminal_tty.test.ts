@@ -19,10 +19,14 @@ const g = globalThis as any;
 async function inTmux(args: string[], env: Record<string, string> = {}) {
   const { execFile } = await import("node:child_process");
   const root = new URL("..", import.meta.url).pathname;
-  const socket = `reflow-test-${crypto.randomUUID().slice(0, 8)}`;
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  // Our own socket in our own directory, removed afterwards (tmux leaves the file behind).
+  const dir = await mkdtemp(`${tmpdir()}/reflow-tmux-`);
+  const socket = `${dir}/socket`;
   const tmux = (...a: string[]) =>
     new Promise<string>((resolve, reject) =>
-      execFile("tmux", ["-L", socket, ...a], { encoding: "utf8" }, (error, stdout, stderr) => {
+      execFile("tmux", ["-S", socket, ...a], { encoding: "utf8" }, (error, stdout, stderr) => {
         if (error) {
           const missing = (error as { code?: string }).code === "ENOENT";
           reject(
@@ -46,7 +50,10 @@ async function inTmux(args: string[], env: Record<string, string> = {}) {
       tmux("capture-pane", "-p", "-S", "-", ...(escapes ? ["-e"] : []), "-t", "0"),
     keys: (...keys: string[]) => tmux("send-keys", "-t", "0", ...keys),
     cursorShown: async () => (await tmux("display", "-p", "-t", "0", "#{cursor_flag}")).trim(),
-    close: () => tmux("kill-server").catch(() => {}),
+    close: async () => {
+      await tmux("kill-server").catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    },
   };
 }
 
