@@ -79,6 +79,14 @@ export const RUN_ID_HEADER = "x-reflow-run-id";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * The topic as a run's first frame names it: at most 200 characters, so a very long topic (the
+ * server may accept megabytes) does not fill the run's log before the flow has said anything.
+ */
+function headline(topic: string): string {
+  return topic.length <= 200 ? topic : `${topic.slice(0, 199)}…`;
+}
+
 /** Whether `id` looks like a run id (a lowercase UUID). */
 export function isRunId(id: string): boolean {
   return UUID.test(id);
@@ -208,7 +216,7 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
           ...(input.graph !== undefined ? { graph: input.graph } : {}),
         },
         source: (signal) => backend.source(input, signal),
-        announce: { topic: input.topic },
+        announce: { topic: headline(input.topic) },
       });
     } catch (error) {
       if (error instanceof RunLimitError) return problem(c, 503, error.message);
@@ -321,7 +329,7 @@ export function leadRunResponse(
       source: options.source,
       readAhead: 0,
       stopWhenUnwatched: true,
-      announce: { topic: options.input.topic },
+      announce: { topic: headline(options.input.topic) },
     });
   } catch (error) {
     if (error instanceof RunLimitError) return problem(c, 503, error.message);

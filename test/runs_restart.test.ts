@@ -24,13 +24,15 @@ async function start(how: "deno" | "tsx", env: Record<string, string>): Promise<
   const main = new URL("../main.ts", import.meta.url).pathname;
   const bin = (name: string) => new URL(`../node_modules/.bin/${name}`, import.meta.url).pathname;
   const args = ["--serve", "--port", "0", "--offline"];
+  // No auth and no PORT from the caller's environment (a blank REFLOW_TOKEN is a startup error).
+  const { REFLOW_TOKEN: _token, PORT: _port, ...base } = proc().env;
   const child = how === "deno"
     ? spawn(bin("deno"), ["run", "-A", "--node-modules-dir=manual", main, ...args], {
-      env: { ...proc().env, DENO_NO_UPDATE_CHECK: "1", REFLOW_TOKEN: "", PORT: "", ...env },
+      env: { ...base, DENO_NO_UPDATE_CHECK: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     })
     : spawn(bin("tsx"), [main, ...args], {
-      env: { ...proc().env, REFLOW_TOKEN: "", PORT: "", ...env },
+      env: { ...base, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
   let out = "";
