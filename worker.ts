@@ -37,6 +37,9 @@ export interface Env {
   REFLOW_BODY_TIMEOUT_MS?: string;
   REFLOW_MAX_BODY_BYTES?: string;
   REFLOW_VERBOSE_ERRORS?: string;
+  REFLOW_HEARTBEAT_MS?: string;
+  REFLOW_STALL_TIMEOUT_MS?: string;
+  REFLOW_SILENT_FLOW_MS?: string;
   REFLOW_OFFLINE?: string;
   REFLOW_OFFLINE_TOKEN_DELAY_MS?: string;
   REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS?: string;
@@ -66,6 +69,9 @@ export interface DurableObjectStateLike {
   blockConcurrencyWhile<T>(fn: () => Promise<T>): Promise<T>;
 }
 
+/** A flow silent this long is gone (AppConfig.silentFlowMs): 15 missed ticks of its guard. */
+const SILENT_FLOW_MS = 15_000;
+
 /** The same pacing as the CLI's offline model: quick, but slow enough to watch. */
 const OFFLINE_PACING = { tokenDelayMs: 12, firstTokenDelayMs: 120 };
 
@@ -83,6 +89,9 @@ const KEYS: (keyof Env)[] = [
   "REFLOW_BODY_TIMEOUT_MS",
   "REFLOW_MAX_BODY_BYTES",
   "REFLOW_VERBOSE_ERRORS",
+  "REFLOW_HEARTBEAT_MS",
+  "REFLOW_STALL_TIMEOUT_MS",
+  "REFLOW_SILENT_FLOW_MS",
   "REFLOW_OFFLINE",
   "REFLOW_OFFLINE_TOKEN_DELAY_MS",
   "REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS",
@@ -138,6 +147,8 @@ function configFor(env: Env): AppConfig {
   return {
     llm,
     ...settings,
+    // workerd stops a request's timers and promises when its client leaves, not always saying so.
+    silentFlowMs: settings.silentFlowMs ?? SILENT_FLOW_MS,
     clientAddress: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     log: (line) => console.error(line),
   };

@@ -17,6 +17,7 @@ import { toGraphJson } from "../src/graph/write.ts";
 import { toMermaid } from "../src/mermaid.ts";
 import { researchGraph } from "../src/research/run_research.ts";
 import { Admission } from "./admission.ts";
+import { GUARD_LIMITS, guardBody } from "./lifetime.ts";
 import { bearerAuth } from "./auth.ts";
 import { readBody } from "./body.ts";
 import { clientError, logLine } from "./errors.ts";
@@ -94,6 +95,25 @@ export interface AppConfig {
   /** Where failed flows are logged, with full detail (scrubbed of secrets). Default: nowhere. */
   log?: (line: string) => void;
   /**
+   * An SSE comment (`: keep-alive`) goes out when a stream has been quiet this long. Each one is a
+   * write, which is how workerd notices a client that left before the body started flowing.
+   * Default 15,000 ms.
+   */
+  heartbeatMs?: number;
+  /**
+   * A client that takes nothing of what is waiting for it for this long is taken to be gone: its
+   * flow ends and its connection is closed. Default 30,000 ms.
+   */
+  stallTimeoutMs?: number;
+  /**
+   * For workerd: a flow whose body has shown no sign of life (its guard ticks at least once a
+   * second) for this long is counted as gone: its place is freed, and a run it leads is
+   * cancelled. workerd stops every timer and promise of a request whose client left, and does
+   * not always say so (neither `request.signal` nor the body's `cancel()`), so such a flow never
+   * ends by itself. Checked whenever a request comes in. Default: off (Node and Deno always say).
+   */
+  silentFlowMs?: number;
+  /**
    * Where `/runs` live: a {@link Runs} (default: one in memory, made here), or `{ forward }` to
    * pass each run's requests to its own host (the Worker: one Durable Object per run).
    */
@@ -119,7 +139,15 @@ export const APP_LIMITS = Object.freeze({
   maxFlowsPerClient: 8,
   retryAfterSeconds: 5,
   bodyTimeoutMs: 15_000,
+  heartbeatMs: GUARD_LIMITS.keepAliveMs,
+  stallTimeoutMs: GUARD_LIMITS.stallMs,
 });
+
+/** A flow in flight: when it last showed a sign of life, and how to end it from outside. */
+interface Flow {
+  seen: number;
+  end(): void;
+}
 
 /** runResearch's error policies, as a request or {@link AppConfig} names them. */
 export type Policy = "fail-fast" | "continue";
@@ -193,16 +221,30 @@ export function createApp(config: AppConfig): Hono {
   // Node 20 a Request follows the signal it was made with through a weak reference, so once a
   // Request made in-process (`app.request(path, { signal })`) is collected, aborting that signal
   // no longer reaches `request.signal` and the flow would run on for a client that is gone.
-  const inFlight = new Set<Request>();
+  const inFlight = new Map<Request, Flow>();
   const slots = new WeakMap<Context, { release(): void }>();
   const app = new Hono();
 
   // Hono answers HEAD by running the GET handler and dropping its body without cancelling it: a
   // streamed body would run on for nobody. Cancel whatever body a HEAD produced.
   app.use("*", async (c, next) => {
+    sweep();
     await next();
     if (c.req.method === "HEAD") await c.res.body?.cancel().catch(() => {});
   });
+
+  /** Ends the flows that have gone silent (see AppConfig.silentFlowMs). */
+  const sweep = () => {
+    const silentMs = config.silentFlowMs;
+    if (silentMs === undefined || inFlight.size === 0) return;
+    const now = Date.now();
+    for (const flow of inFlight.values()) {
+      if (now - flow.seen > silentMs) {
+        config.log?.(`reflow-edge: a flow showed no sign of life for ${silentMs} ms; ended`);
+        flow.end();
+      }
+    }
+  };
 
   app.onError((error, c) => {
     // A middleware's own response (bearer auth's 401 and its challenge) goes out as it is.
@@ -320,6 +362,18 @@ export function createApp(config: AppConfig): Hono {
     },
   };
 
+  // Every streamed body a flow feeds: keep-alive comments on event streams while it is quiet,
+  // and an end for a client that stops reading (routes/lifetime.ts).
+  const keepAlive = new TextEncoder().encode(": keep-alive\n\n");
+  const guard = (body: ReadableStream<Uint8Array>, sse: boolean, onTick?: () => void) =>
+    guardBody(body, {
+      onTick,
+      keepAlive: sse ? keepAlive : undefined,
+      keepAliveMs: config.heartbeatMs ?? APP_LIMITS.heartbeatMs,
+      stallMs: config.stallTimeoutMs ?? APP_LIMITS.stallTimeoutMs,
+      onStall: (error) => config.log?.(`reflow-edge: ${error.message}`),
+    });
+
   const headersFor = (fmt: StreamFormat): Record<string, string> =>
     fmt === "ui" ? uiHeaders() : {
       "Content-Type": fmt === "sse"
@@ -371,23 +425,41 @@ export function createApp(config: AppConfig): Hono {
     const request = c.req.raw;
     const slot = slots.get(c);
     slots.delete(c);
-    inFlight.add(request);
+    const flow: Flow = { seen: Date.now(), end: () => ended() };
+    inFlight.set(request, flow);
     const ended = () => {
+      request.signal.removeEventListener("abort", ended);
       inFlight.delete(request);
       slot?.release();
     };
+    // The client is gone: its place is free now. (workerd may never run the flow's own teardown
+    // once the client has left: the request's timers and promises stop for good.)
+    request.signal.addEventListener("abort", ended, { once: true });
+    const alive = () => (flow.seen = Date.now());
     if ((fmt === "sse" || fmt === "ui") && backend.kind === "local") {
       // A run led by this one client: frames with ids, resumable while somebody watches (the UI
       // stream's message id is the run id: GET /runs/{id}/events?format=ui replays it).
       const { topic, policy } = input;
       const model = chosen;
-      return leadRunResponse(c, backend.runs, {
+      const led = leadRunResponse(c, backend.runs, {
         input: { topic, ...(model ? { model } : {}), ...(policy ? { policy } : {}) },
         source: (signal) => runSource({ topic, model, policy }, signal, waitUntilOf(c)),
         stop: config.signal,
         onEnd: ended,
         format: fmt,
       });
+      const run = /^\/runs\/(.+)$/.exec(led.headers.get("content-location") ?? "")?.[1];
+      flow.end = () => {
+        ended();
+        // A run whose flow went silent cannot end by itself: try to end it from here (workerd
+        // refuses when the run's objects belong to the dead request; it then stays in memory).
+        try {
+          if (run) backend.runs.cancel(run, "the run was stopped: its client is gone");
+        } catch (error) {
+          config.log?.(`reflow-edge: could not stop run ${run}: ${logLine(error, scrub)}`);
+        }
+      };
+      return led.ok && led.body ? new Response(guard(led.body, true, alive), led) : led;
     }
     const instrument = config.instrument;
     const signals = [request.signal, config.signal].filter((s): s is AbortSignal => !!s);
@@ -402,7 +474,7 @@ export function createApp(config: AppConfig): Hono {
       instrument: instrument && ((net) => instrument(net, { waitUntil: waitUntilOf(c) })),
       onEnd: ended,
     });
-    return new Response(body, { headers: headersFor(fmt) });
+    return new Response(guard(body, fmt !== "text", alive), { headers: headersFor(fmt) });
   };
 
   // The body of POST /research and POST /runs: read within the limits (routes/body.ts), JSON,
@@ -473,6 +545,7 @@ export function createApp(config: AppConfig): Hono {
 
   mountRuns(app, {
     backend,
+    guard: (body) => guard(body, true),
     validateBody: [jsonBody(runBodySchema)],
     checkGraph: researchGraphIssues,
     token: config.token,

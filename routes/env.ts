@@ -33,12 +33,15 @@ export type ServerSettings = Pick<
   | "bodyTimeoutMs"
   | "maxBodyBytes"
   | "verboseErrors"
+  | "heartbeatMs"
+  | "stallTimeoutMs"
+  | "silentFlowMs"
 >;
 
 /**
  * Reads REFLOW_TOKEN, REFLOW_CORS, REFLOW_MODELS, REFLOW_ANY_MODEL, REFLOW_MAX_FLOWS,
- * REFLOW_MAX_FLOWS_PER_CLIENT, REFLOW_TIMEOUT_MS, REFLOW_BODY_TIMEOUT_MS, REFLOW_MAX_BODY_BYTES and
- * REFLOW_VERBOSE_ERRORS. `model` is the default model the entry point chose (REFLOW_MODEL,
+ * REFLOW_MAX_FLOWS_PER_CLIENT, REFLOW_TIMEOUT_MS, REFLOW_BODY_TIMEOUT_MS, REFLOW_MAX_BODY_BYTES,
+ * REFLOW_HEARTBEAT_MS, REFLOW_STALL_TIMEOUT_MS, REFLOW_SILENT_FLOW_MS and REFLOW_VERBOSE_ERRORS. `model` is the default model the entry point chose (REFLOW_MODEL,
  * `--model`): with REFLOW_MODELS it must be one of them. Throws a {@link SettingsError}.
  *
  * @example
@@ -92,6 +95,9 @@ export function serverSettings(get: EnvGetter, { model }: { model?: string } = {
   number("REFLOW_TIMEOUT_MS", "timeoutMs");
   number("REFLOW_BODY_TIMEOUT_MS", "bodyTimeoutMs");
   number("REFLOW_MAX_BODY_BYTES", "maxBodyBytes");
+  number("REFLOW_HEARTBEAT_MS", "heartbeatMs");
+  number("REFLOW_STALL_TIMEOUT_MS", "stallTimeoutMs");
+  number("REFLOW_SILENT_FLOW_MS", "silentFlowMs");
   const verbose = flag(get, "REFLOW_VERBOSE_ERRORS");
   if (verbose !== undefined) settings.verboseErrors = verbose;
   return settings;

@@ -62,6 +62,8 @@ export interface RunRoutesOptions {
   token?: string;
   /** Keep-alive comment interval on event streams (default 15,000 ms). */
   keepAliveMs?: number;
+  /** Wraps every event stream's body (the app's lifetime guard: routes/lifetime.ts). */
+  guard?: (body: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
   /** Lifetime of a `?token=` (default 900 s). */
   tokenTtlSeconds?: number;
 }
@@ -136,6 +138,7 @@ export function describeRun(info: RunInfo): Record<string, unknown> {
 /** Registers the `/runs` routes on `app`. */
 export function mountRuns(app: Hono, options: RunRoutesOptions): void {
   const { backend, token } = options;
+  const guard = options.guard ?? ((body: ReadableStream<Uint8Array>) => body);
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const tokenTtl = options.tokenTtlSeconds ?? 900;
   const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -225,7 +228,7 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
     const location = `/runs/${id}`;
     if (detach) return c.json({ id, ...(await eventsUrl(id)) }, 201, { Location: location });
     const viewer = backend.runs.watch(id, 0, { signal: c.req.raw.signal, keepAliveMs })!;
-    return new Response(runEventsToSse(viewer), {
+    return new Response(guard(runEventsToSse(viewer)), {
       status: 201,
       headers: { ...SSE_HEADERS, Location: location },
     });
@@ -263,8 +266,10 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
     }
     const viewer = backend.runs.watch(id, after, { signal: c.req.raw.signal, keepAliveMs });
     if (!viewer) return c.body(null, 204);
-    if (format === "ui") return new Response(runEventsToUi(viewer, id), { headers: uiHeaders() });
-    return new Response(runEventsToSse(viewer), { headers: SSE_HEADERS });
+    if (format === "ui") {
+      return new Response(guard(runEventsToUi(viewer, id)), { headers: uiHeaders() });
+    }
+    return new Response(guard(runEventsToSse(viewer)), { headers: SSE_HEADERS });
   });
 
   app.get("/runs/:id", async (c) => {

@@ -33,6 +33,8 @@ export function sseReader(body: ReadableStream<Uint8Array>) {
         if (end >= 0) {
           const raw = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
+          // A block of comments only (the server's `: keep-alive`) is no event.
+          if (raw.split("\n").every((line) => line.startsWith(":"))) continue;
           let event = "message";
           const data: string[] = [];
           for (const line of raw.split("\n")) {

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
+import { eventually } from "./http_helpers.ts";
 import { type Mf, withWorker } from "./worker_build.ts";
 
 const ONLY = {
@@ -146,3 +147,59 @@ test("worker: REFLOW_MODELS lets clients pick among those models only", async ()
     assert.match((await res.json()).error, /does not let clients choose the model/);
   }, DIR);
 }, ONLY);
+
+/**
+ * A client that leaves early: right after its request, right after the response headers, after
+ * the first chunk with a slow model; SSE and text. workerd reports some of these through
+ * `request.signal`, and for others stops the request's timers and promises without a word; either
+ * way the flow must end within the configured bounds (the stall and silent-flow limits, here a
+ * few seconds; a flow left to itself would run for minutes at 500 ms a token).
+ */
+test(
+  "worker: a client that leaves right after its request, its headers or a chunk frees its flow",
+  async () => {
+    const bindings = {
+      REFLOW_OFFLINE_TOKEN_DELAY_MS: "500",
+      REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS: "1000",
+      REFLOW_HEARTBEAT_MS: "300",
+      REFLOW_STALL_TIMEOUT_MS: "1500",
+      REFLOW_SILENT_FLOW_MS: "2000",
+    };
+    await withWorker(bindings, async (mf) => {
+      const net = await import("node:net");
+      const url: URL = await mf.ready;
+      for (const format of ["sse", "text"]) {
+        for (const leave of ["after the request", "after the headers", "after a chunk"]) {
+          await new Promise<boolean>((resolve) => {
+            const socket = net.connect(Number(url.port), url.hostname);
+            let got = "";
+            const go = (seen: boolean) => {
+              socket.destroy();
+              resolve(seen);
+            };
+            socket.on("error", () => {});
+            socket.on("data", (d: Uint8Array) => {
+              got += new TextDecoder().decode(d);
+              const body = got.slice(got.indexOf("\r\n\r\n") + 4);
+              if (leave === "after the headers" && got.includes("\r\n\r\n")) go(true);
+              if (leave === "after a chunk" && /event: chunk|\[(facts|stats|quotes)\]/.test(body)) {
+                go(true);
+              }
+            });
+            socket.write(
+              `GET /research?topic=zero${format === "text" ? "&format=text" : ""} HTTP/1.1\r\n` +
+                "Host: w\r\n\r\n",
+            );
+            if (leave === "after the request") setTimeout(() => go(false), 20);
+          });
+          await eventually(
+            async () => (await active(mf)) === 0,
+            `${format}, ${leave}: the flow ended`,
+            30_000,
+          );
+        }
+      }
+    }, DIR);
+  },
+  { ...ONLY, timeout: 400_000 },
+);
