@@ -79,7 +79,7 @@ export function guardBody(
     timer = undefined;
   };
   const deliver = () => {
-    if (!wanted) return;
+    if (!wanted || closed) return;
     if (waiting !== undefined) {
       wanted = false;
       const chunk = waiting;
@@ -109,13 +109,14 @@ export function guardBody(
     reading = true;
     reader.read().then(({ done, value }) => {
       reading = false;
+      if (closed) return; // cancelled or ended meanwhile: nobody takes it
       arrivals++;
       if (done) ended = true;
       else waiting = value;
       deliver();
     }, (error) => {
       reading = false;
-      fail(error);
+      if (!closed) fail(error);
     });
   };
 
@@ -143,7 +144,7 @@ export function guardBody(
       fail(error);
       options.onStall?.(error);
       reader.cancel(error).catch(() => {});
-    } else if (quietFor >= keepAliveTicks && options.keepAlive) {
+    } else if (quietFor >= keepAliveTicks && options.keepAlive && !closed) {
       quietFor = 0;
       wanted = false;
       body.enqueue(options.keepAlive);
