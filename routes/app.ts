@@ -16,6 +16,7 @@ import type { LlmConfig } from "../src/llm/config.ts";
 import { toGraphJson } from "../src/graph/write.ts";
 import { toMermaid } from "../src/mermaid.ts";
 import { researchGraph } from "../src/research/run_research.ts";
+import { AGENT_LIMITS } from "../src/research/agents.ts";
 import { Admission } from "./admission.ts";
 import { GUARD_LIMITS, guardBody } from "./lifetime.ts";
 import { bearerAuth } from "./auth.ts";
@@ -114,6 +115,16 @@ export interface AppConfig {
    */
   silentFlowMs?: number;
   /**
+   * `max_tokens` sent with every model call: a number for every agent, or per role label
+   * (`{ "*": 2048, answer: 4096 }`); node metadata `maxTokens` in a graph wins. Default 4096 for
+   * every agent, unless `llm.maxTokens` is set.
+   */
+  maxTokens?: number | Record<string, number>;
+  /** The most one agent's reply may hold, in UTF-8 bytes; past it the call is cut (default 64 KiB). */
+  maxReplyBytes?: number;
+  /** The most the synthesizer's prompt may hold, in UTF-8 bytes (default 256 KiB). */
+  maxPromptBytes?: number;
+  /**
    * Where `/runs` live: a {@link Runs} (default: one in memory, made here), or `{ forward }` to
    * pass each run's requests to its own host (the Worker: one Durable Object per run).
    */
@@ -141,6 +152,9 @@ export const APP_LIMITS = Object.freeze({
   bodyTimeoutMs: 15_000,
   heartbeatMs: GUARD_LIMITS.keepAliveMs,
   stallTimeoutMs: GUARD_LIMITS.stallMs,
+  maxTokens: 4096,
+  maxReplyBytes: AGENT_LIMITS.maxReplyBytes,
+  maxPromptBytes: AGENT_LIMITS.maxPromptBytes,
 });
 
 /** A flow in flight: when it last showed a sign of life, and how to end it from outside. */
@@ -183,6 +197,14 @@ export function createApp(config: AppConfig): Hono {
     token: config.token,
     urls: [llm.baseURL],
   });
+  // What the models may send (runResearch's limits).
+  const maxTokens = config.maxTokens ??
+    (llm.maxTokens ? undefined : APP_LIMITS.maxTokens);
+  const limits = {
+    maxTokens: typeof maxTokens === "number" ? { "*": maxTokens } : maxTokens,
+    maxReplyBytes: config.maxReplyBytes ?? APP_LIMITS.maxReplyBytes,
+    maxPromptBytes: config.maxPromptBytes ?? APP_LIMITS.maxPromptBytes,
+  };
   const admission = new Admission({
     maxFlows: config.maxFlows ?? APP_LIMITS.maxFlows,
     maxFlowsPerClient: config.maxFlowsPerClient ?? APP_LIMITS.maxFlowsPerClient,
@@ -400,6 +422,7 @@ export function createApp(config: AppConfig): Hono {
       capacity: config.capacity,
       policy: input.policy ?? config.policy,
       ...errorViews,
+      limits,
       instrument: instrument && ((net) => instrument(net, { waitUntil })),
     }, signal);
   };
@@ -471,6 +494,7 @@ export function createApp(config: AppConfig): Hono {
       capacity: config.capacity,
       policy: input.policy ?? config.policy,
       ...errorViews,
+      limits,
       instrument: instrument && ((net) => instrument(net, { waitUntil: waitUntilOf(c) })),
       onEnd: ended,
     });

@@ -36,12 +36,17 @@ export type ServerSettings = Pick<
   | "heartbeatMs"
   | "stallTimeoutMs"
   | "silentFlowMs"
+  | "maxTokens"
+  | "maxReplyBytes"
+  | "maxPromptBytes"
 >;
 
 /**
  * Reads REFLOW_TOKEN, REFLOW_CORS, REFLOW_MODELS, REFLOW_ANY_MODEL, REFLOW_MAX_FLOWS,
  * REFLOW_MAX_FLOWS_PER_CLIENT, REFLOW_TIMEOUT_MS, REFLOW_BODY_TIMEOUT_MS, REFLOW_MAX_BODY_BYTES,
- * REFLOW_HEARTBEAT_MS, REFLOW_STALL_TIMEOUT_MS, REFLOW_SILENT_FLOW_MS and REFLOW_VERBOSE_ERRORS. `model` is the default model the entry point chose (REFLOW_MODEL,
+ * REFLOW_HEARTBEAT_MS, REFLOW_STALL_TIMEOUT_MS, REFLOW_SILENT_FLOW_MS, REFLOW_MAX_TOKENS (a number,
+ * or `2048,answer=4096`: per role label), REFLOW_MAX_REPLY_BYTES, REFLOW_MAX_PROMPT_BYTES and
+ * REFLOW_VERBOSE_ERRORS. `model` is the default model the entry point chose (REFLOW_MODEL,
  * `--model`): with REFLOW_MODELS it must be one of them. Throws a {@link SettingsError}.
  *
  * @example
@@ -98,6 +103,24 @@ export function serverSettings(get: EnvGetter, { model }: { model?: string } = {
   number("REFLOW_HEARTBEAT_MS", "heartbeatMs");
   number("REFLOW_STALL_TIMEOUT_MS", "stallTimeoutMs");
   number("REFLOW_SILENT_FLOW_MS", "silentFlowMs");
+  number("REFLOW_MAX_REPLY_BYTES", "maxReplyBytes");
+  number("REFLOW_MAX_PROMPT_BYTES", "maxPromptBytes");
+  const tokens = list(get, "REFLOW_MAX_TOKENS");
+  if (tokens) {
+    const byRole: Record<string, number> = {};
+    for (const item of tokens) {
+      const [role, value] = item.includes("=") ? item.split("=", 2) : ["*", item];
+      const n = Number(value.trim());
+      if (!role.trim() || !Number.isSafeInteger(n) || n < 1) {
+        throw new SettingsError(
+          `REFLOW_MAX_TOKENS must be a whole number, or role=number pairs such as ` +
+            `2048,answer=4096 (got ${quote(item)})`,
+        );
+      }
+      byRole[role.trim()] = n;
+    }
+    settings.maxTokens = byRole;
+  }
   const verbose = flag(get, "REFLOW_VERBOSE_ERRORS");
   if (verbose !== undefined) settings.verboseErrors = verbose;
   return settings;

@@ -13,7 +13,7 @@ import { errorMessage } from "./stream.ts";
 import { GraphError, type GraphIssue } from "../src/graph/model.ts";
 import { parseGraph } from "../src/graph/read.ts";
 import { loadGraph } from "../src/graph/load.ts";
-import { researchActors, withTopic } from "../src/research/run_research.ts";
+import { researchActors, type ResearchOptions, withTopic } from "../src/research/run_research.ts";
 
 /** How to run the research flow as a run. */
 export interface ResearchEventsOptions {
@@ -25,6 +25,8 @@ export interface ResearchEventsOptions {
   reasoning?: boolean;
   /** Run this graph instead of the research graph (see runResearch). */
   graph?: unknown;
+  /** Caps on what the models may send (see runResearch). */
+  limits?: ResearchOptions["limits"];
   /** What the run's `error` event says (routes/errors.ts renders it for the app). */
   renderError?: (error: unknown) => { message: string; code?: string };
   /** How a specialist's failure reads in its note under `"continue"` (see runResearch). */

@@ -12,6 +12,7 @@ import { formatSse, formatText, type ResearchFormat } from "../src/research/form
 import { formatUi } from "../src/research/ui_message_stream.ts";
 import type { Network } from "../src/network.ts";
 import { researchEvents } from "../src/research/research_events.ts";
+import type { ResearchOptions } from "../src/research/run_research.ts";
 import { describe } from "../src/errors.ts";
 import { scrubSecret } from "../src/llm/errors.ts";
 
@@ -35,6 +36,8 @@ export interface ResearchStreamOptions {
   policy?: "fail-fast" | "continue";
   /** Send the agents' reasoning (default true). */
   reasoning?: boolean;
+  /** Caps on what the models may send (see runResearch). */
+  limits?: ResearchOptions["limits"];
   /** Network events of the flow, e.g. model calls for telemetry. */
   onEvent?: (event: NetworkEvent) => void;
   /** Called with the flow's network before it starts (e.g. to trace it: reflow-edge/otel). */
@@ -79,6 +82,7 @@ export function researchStream(
     capacity: options.capacity,
     policy: options.policy,
     reasoning: options.reasoning,
+    limits: options.limits,
     onEvent: options.onEvent,
     instrument: options.instrument,
     describeError: options.describeError ?? ((error) => errorMessage(error, options.llm.apiKey)),

@@ -120,6 +120,8 @@ test("over HTTP: a client that stops reading stalls the model (bounded read-ahea
       llm: { fetch: m.fetch },
       maxTopicLength: 3e6,
       maxBodyBytes: 4e6,
+      // Backpressure is what is tested, not the cap on a reply's size (64 KiB by default).
+      maxReplyBytes: 100e6,
       capacity: 4,
     })),
   );

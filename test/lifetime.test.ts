@@ -218,6 +218,7 @@ test("sockets: a client that never reads is disconnected after the stall limit",
     stallTimeoutMs: 500,
     maxTopicLength: 3e6,
     maxBodyBytes: 4e6,
+    maxReplyBytes: 100e6, // the stall limit ends it, not the cap on a reply
   });
   const server = await listen(app.fetch, { port: 0, hostname: "127.0.0.1" });
   try {

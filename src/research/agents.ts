@@ -16,6 +16,54 @@ export interface AgentOptions {
    * passes what a client may see).
    */
   describeError?: (error: unknown) => string;
+  /**
+   * `max_tokens` sent with each agent's model call, by role label (`facts`, `answer`, …), `"*"`
+   * for the others. Node metadata `maxTokens` wins over it, and it over `LlmConfig.maxTokens`.
+   */
+  maxTokens?: Record<string, number>;
+  /**
+   * The most one agent's reply may hold, in UTF-8 bytes (a specialist's finding, the
+   * synthesizer's answer): past it the model call is cut and the reply ends with a note saying so.
+   * Default 65,536.
+   */
+  maxReplyBytes?: number;
+  /**
+   * The most the synthesizer's prompt may hold, in UTF-8 bytes: longer findings are cut to equal
+   * shares, each with a note, and a note goes out with the answer. Default 262,144.
+   */
+  maxPromptBytes?: number;
+}
+
+/** The defaults of {@link AgentOptions}' caps. */
+export const AGENT_LIMITS = Object.freeze({ maxReplyBytes: 64 * 1024, maxPromptBytes: 256 * 1024 });
+
+/** UTF-8 length of `text`, without encoding it. */
+export function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** The longest start of `text` that fits in `bytes` UTF-8 bytes (never half a character). */
+export function utf8Prefix(text: string, bytes: number): string {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length;
+    const size = c < 0x80 ? 1 : c < 0x800 ? 2 : pair ? 4 : 3;
+    if (n + size > bytes) return text.slice(0, i);
+    n += size;
+    if (pair) i++;
+  }
+  return text;
 }
 
 const CALL_EVENTS = {
@@ -56,19 +104,26 @@ async function streamToChunks(
   user: string,
   partial: { text: string } = { text: "" },
 ): Promise<string> {
-  let first = true;
+  let first = partial.text === "";
   let firstThought = true;
   let finishReason: FinishReason = "unknown";
   let usage: TokenUsage | undefined;
   const reasoning = options.reasoning ?? true;
   const model = ctx.config.model;
   const temperature = ctx.config.temperature;
+  const maxTokens = typeof ctx.config.maxTokens === "number"
+    ? ctx.config.maxTokens
+    : options.maxTokens?.[roleLabel] ?? options.maxTokens?.["*"];
+  const maxBytes = options.maxReplyBytes ?? AGENT_LIMITS.maxReplyBytes;
+  let bytes = utf8Length(partial.text);
+  let cut = false;
   for await (
     const delta of streamChat({
       ...llm,
       // Node metadata may choose a model per agent, e.g. in the graph JSON.
       ...(typeof model === "string" ? { model } : {}),
       ...(typeof temperature === "number" ? { temperature } : {}),
+      ...(maxTokens !== undefined ? { maxTokens } : {}),
       system,
       user,
       signal: ctx.signal,
@@ -76,11 +131,24 @@ async function streamToChunks(
     })
   ) {
     if (delta.type === "text") {
-      partial.text += delta.text;
+      let text = delta.text;
+      bytes += utf8Length(text);
+      if (bytes > maxBytes) {
+        // Past the cap: keep what fits, say so, and stop reading (which ends the model call).
+        const kept = utf8Prefix(text, maxBytes - (bytes - utf8Length(text)));
+        text = kept + (partial.text + kept ? "\n\n" : "") +
+          `(note: the ${roleLabel} agent's reply was cut at ${maxBytes} bytes)`;
+        cut = true;
+      }
+      partial.text += text;
       await ctx.send({
-        chunk: Message.object({ role: roleLabel, text: delta.text, first, node: ctx.nodeId }),
+        chunk: Message.object({ role: roleLabel, text, first, node: ctx.nodeId }),
       });
       first = false;
+      if (cut) {
+        finishReason = "length";
+        break;
+      }
     } else if (delta.type === "reasoning") {
       if (!reasoning) continue;
       const chunk = {
@@ -248,10 +316,36 @@ export class Synthesizer extends Actor {
    */
   async run(ctx: ActorContext): Promise<void> {
     const count = NUMBER_WORDS[this.inports.length] ?? String(this.inports.length);
-    const prompt = `Combine these ${count} perspectives into a 2–3 paragraph answer.\n\n` +
-      this.inports
-        .map((port) => `## ${port[0].toUpperCase()}${port.slice(1)}\n${ctx.inputs[port].data}\n`)
-        .join("\n");
+    const head = `Combine these ${count} perspectives into a 2–3 paragraph answer.\n\n`;
+    const title = (port: string) => `## ${port[0].toUpperCase()}${port.slice(1)}\n`;
+    let findings = this.inports.map((port) => String(ctx.inputs[port].data));
+    const build = () =>
+      head + this.inports.map((port, i) => `${title(port)}${findings[i]}\n`).join("\n");
+    let prompt = build();
+    const maxPrompt = this.options.maxPromptBytes ?? AGENT_LIMITS.maxPromptBytes;
+    const partial = { text: "" };
+    if (utf8Length(prompt) > maxPrompt) {
+      // Each finding gets an equal share of what the cap leaves, and says it was cut.
+      const marker = "\n(cut to fit the prompt)";
+      const empty = head + this.inports.map((port) => `${title(port)}\n`).join("\n");
+      const fixed = utf8Length(empty) + this.inports.length * utf8Length(marker);
+      const share = Math.max(0, Math.floor((maxPrompt - fixed) / this.inports.length));
+      findings = this.inports.map((port) => {
+        const text = String(ctx.inputs[port].data);
+        return utf8Length(text) > share ? utf8Prefix(text, share) + marker : text;
+      });
+      prompt = build();
+      partial.text = `(note: the findings were cut to fit the synthesizer's prompt limit of ` +
+        `${maxPrompt} bytes)\n\n`;
+      await ctx.send({
+        chunk: Message.object({
+          role: this.roleLabel,
+          text: partial.text,
+          first: true,
+          node: ctx.nodeId,
+        }),
+      });
+    }
     const answer = await streamToChunks(
       ctx,
       this.llm,
@@ -259,6 +353,7 @@ export class Synthesizer extends Actor {
       this.roleLabel,
       "You are a senior writer. Compose a tight, sourced answer.",
       prompt,
+      partial,
     );
     ctx.done({ answer: Message.string(answer) });
   }

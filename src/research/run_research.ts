@@ -7,6 +7,7 @@ import type { LlmConfig } from "../llm/config.ts";
 import { addUsage, type FinishReason, type TokenUsage } from "../llm/deltas.ts";
 import type { Network } from "../network.ts";
 import {
+  type AgentOptions,
   ConfiguredSpecialist,
   FactualResearcher,
   Logger,
@@ -68,6 +69,12 @@ export interface ResearchOptions {
    * a client may see).
    */
   describeError?: (error: unknown) => string;
+  /**
+   * Caps on what the models may send: `max_tokens` per agent (by role label, `"*"` for the rest),
+   * the UTF-8 bytes of one agent's reply and of the synthesizer's prompt (see AgentOptions; a cut
+   * leaves a note in the text). Defaults: no `max_tokens`, 64 KiB per reply, 256 KiB of prompt.
+   */
+  limits?: Pick<AgentOptions, "maxTokens" | "maxReplyBytes" | "maxPromptBytes">;
 }
 
 /** The port whose initial packets carry the topic. */
@@ -181,7 +188,7 @@ export function researchSink(
 export function researchActors(
   options: Pick<
     ResearchOptions,
-    "llm" | "output" | "format" | "events" | "reasoning" | "describeError"
+    "llm" | "output" | "format" | "events" | "reasoning" | "describeError" | "limits"
   >,
   onAnswer: (answer: string) => void,
   onLogger: (logger: Logger) => void = () => {},
@@ -190,7 +197,11 @@ export function researchActors(
     : undefined,
 ): Record<string, ActorTemplate> {
   const llm = options.llm ?? {};
-  const agent = { reasoning: options.reasoning ?? true, describeError: options.describeError };
+  const agent: AgentOptions = {
+    ...options.limits,
+    reasoning: options.reasoning ?? true,
+    describeError: options.describeError,
+  };
   return {
     tpl_factual: () => new FactualResearcher(llm, agent),
     tpl_statistician: () => new Statistician(llm, agent),
