@@ -54,7 +54,8 @@ if (typeof g.gc !== "function") {
 
 const model = createOfflineModel({ tokenDelayMs, firstTokenDelayMs });
 const shutdown = new AbortController();
-const app = createApp({ llm: { fetch: model.fetch }, signal: shutdown.signal });
+// Capacity is what is measured here, not admission: the flow caps (64 by default) out of reach.
+const app = createApp({ llm: { fetch: model.fetch }, signal: shutdown.signal, maxFlows: 1e6 });
 
 function heapUsed(): number {
   return deno ? deno.memoryUsage().heapUsed : g.process.memoryUsage().heapUsed;

@@ -1,7 +1,9 @@
 /**
  * Admission control: how many research flows may run at once, server-wide (per isolate on Workers)
- * and per client address. A request over either cap is answered at once with `429` and
- * `Retry-After`, before its body is read or a model is asked anything.
+ * and per client address, and how many a client may start per minute (a client that connects and
+ * leaves over and over holds no flow for long, but each start costs the server a flow's setup and
+ * its model requests). A request over a cap is answered at once with `429` and `Retry-After`,
+ * before its body is read or a model is asked anything.
  *
  * @module
  */
@@ -12,6 +14,13 @@ export interface AdmissionLimits {
   maxFlows: number;
   /** The same, per client address (IPv6: per /64), when the runtime tells the address. */
   maxFlowsPerClient: number;
+  /**
+   * Flows one client address may start per minute, in the long run: a token bucket that refills at
+   * this many a minute...
+   */
+  maxFlowStartsPerClientPerMinute: number;
+  /** ...and holds at most this many starts, so a short burst is fine and a storm is not. */
+  flowStartBurstPerClient: number;
 }
 
 /** A place in the server: hand it back once, when the flow (or the refused request) is over. */
@@ -19,8 +28,16 @@ export interface Slot {
   release(): void;
 }
 
-/** Why a request was refused. */
-export type Refusal = "server" | "client";
+/** Why a request was refused, and when to try again (seconds). */
+export interface Refusal {
+  /** `server`: the server-wide cap; `client`: this client's flows; `rate`: this client's starts. */
+  reason: "server" | "client" | "rate";
+  /** Seconds until trying again can succeed (`rate`); undefined when it depends on other flows. */
+  retryAfter?: number;
+}
+
+/** Bucket entries kept before idle (full) ones are swept. */
+const MAX_BUCKETS = 10_000;
 
 /**
  * Counts flows in flight and refuses the one too many.
@@ -29,15 +46,17 @@ export type Refusal = "server" | "client";
  * ```ts
  * const admission = new Admission({ maxFlows: 64, maxFlowsPerClient: 8 });
  * const slot = admission.enter("203.0.113.7");
- * if (typeof slot === "string") return tooBusy(slot);
+ * if ("reason" in slot) return tooBusy(slot);
  * try { … } finally { slot.release(); }
  * ```
  */
 export class Admission {
   #active = 0;
   #perClient = new Map<string, number>();
+  /** Per client: the starts left, when last counted. */
+  #buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(readonly limits: AdmissionLimits) {}
+  constructor(readonly limits: AdmissionLimits, private readonly now: () => number = Date.now) {}
 
   /** Requests holding a slot now. */
   get active(): number {
@@ -46,10 +65,14 @@ export class Admission {
 
   /** Takes a slot for a request from `address` (undefined: unknown, only the server cap applies). */
   enter(address: string | undefined): Slot | Refusal {
-    if (this.#active >= this.limits.maxFlows) return "server";
+    if (this.#active >= this.limits.maxFlows) return { reason: "server" };
     const key = address === undefined ? undefined : clientKey(address);
     const mine = key === undefined ? 0 : this.#perClient.get(key) ?? 0;
-    if (key !== undefined && mine >= this.limits.maxFlowsPerClient) return "client";
+    if (key !== undefined && mine >= this.limits.maxFlowsPerClient) return { reason: "client" };
+    if (key !== undefined) {
+      const wait = this.#take(key);
+      if (wait > 0) return { reason: "rate", retryAfter: Math.ceil(wait / 1000) };
+    }
     this.#active++;
     if (key !== undefined) this.#perClient.set(key, mine + 1);
     let released = false;
@@ -64,6 +87,34 @@ export class Admission {
         else this.#perClient.set(key, left);
       },
     };
+  }
+
+  /** Takes one start from `key`'s bucket: 0 when it had one, else the ms until it will. */
+  #take(key: string): number {
+    const capacity = Math.max(1, this.limits.flowStartBurstPerClient);
+    const perMs = this.limits.maxFlowStartsPerClientPerMinute / 60_000;
+    const now = this.now();
+    const bucket = this.#buckets.get(key);
+    const tokens = bucket
+      ? Math.min(capacity, bucket.tokens + (now - bucket.at) * perMs)
+      : capacity;
+    if (tokens < 1) {
+      if (bucket) {
+        bucket.tokens = tokens;
+        bucket.at = now;
+      }
+      return (1 - tokens) / perMs;
+    }
+    if (!bucket && this.#buckets.size >= MAX_BUCKETS) this.#sweep(now, capacity, perMs);
+    this.#buckets.set(key, { tokens: tokens - 1, at: now });
+    return 0;
+  }
+
+  /** Forgets the clients whose buckets have filled up again (they would start from full anyway). */
+  #sweep(now: number, capacity: number, perMs: number): void {
+    for (const [key, b] of this.#buckets) {
+      if (b.tokens + (now - b.at) * perMs >= capacity) this.#buckets.delete(key);
+    }
   }
 }
 

@@ -79,6 +79,13 @@ export interface AppConfig {
   maxFlows?: number;
   /** Flows in flight at once per client address (see {@link AppConfig.clientAddress}). Default 8. */
   maxFlowsPerClient?: number;
+  /**
+   * Flows one client address may start per minute in the long run (default 60), in bursts of at
+   * most {@link AppConfig.flowStartBurstPerClient}; more are a 429 saying when to try again.
+   */
+  maxFlowStartsPerClientPerMinute?: number;
+  /** Flow starts one client may make at once before the per-minute rate applies. Default 10. */
+  flowStartBurstPerClient?: number;
   /** `Retry-After` on a 429, in seconds. Default 5. */
   retryAfterSeconds?: number;
   /**
@@ -148,6 +155,8 @@ export const APP_LIMITS = Object.freeze({
   maxChatBodyBytes: 1024 * 1024,
   maxFlows: 64,
   maxFlowsPerClient: 8,
+  maxFlowStartsPerClientPerMinute: 60,
+  flowStartBurstPerClient: 10,
   retryAfterSeconds: 5,
   bodyTimeoutMs: 15_000,
   heartbeatMs: GUARD_LIMITS.keepAliveMs,
@@ -208,6 +217,9 @@ export function createApp(config: AppConfig): Hono {
   const admission = new Admission({
     maxFlows: config.maxFlows ?? APP_LIMITS.maxFlows,
     maxFlowsPerClient: config.maxFlowsPerClient ?? APP_LIMITS.maxFlowsPerClient,
+    maxFlowStartsPerClientPerMinute: config.maxFlowStartsPerClientPerMinute ??
+      APP_LIMITS.maxFlowStartsPerClientPerMinute,
+    flowStartBurstPerClient: config.flowStartBurstPerClient ?? APP_LIMITS.flowStartBurstPerClient,
   });
   const topic = z.string({
     error: (i) => i.input === undefined ? "topic is required" : "topic must be a string",
@@ -308,18 +320,24 @@ export function createApp(config: AppConfig): Hono {
   const admit: MiddlewareHandler = async (c, next) => {
     if (c.req.method !== "GET" && c.req.method !== "POST") return await next();
     const slot = admission.enter(config.clientAddress?.(c.req.raw, c.env));
-    if (typeof slot === "string") {
+    if ("reason" in slot) {
+      const wait = String(slot.retryAfter ?? retryAfter);
+      const { limits } = admission;
       return c.json(
         {
-          error: slot === "server"
+          error: slot.reason === "server"
             ? `the server is running as many research flows as it allows ` +
-              `(${admission.limits.maxFlows}); try again in ${retryAfter} s`
-            : `this client already runs as many research flows as one client may ` +
-              `(${admission.limits.maxFlowsPerClient}); try again in ${retryAfter} s`,
+              `(${limits.maxFlows}); try again in ${wait} s`
+            : slot.reason === "client"
+            ? `this client already runs as many research flows as one client may ` +
+              `(${limits.maxFlowsPerClient}); try again in ${wait} s`
+            : `this client starts research flows faster than one client may ` +
+              `(${limits.maxFlowStartsPerClientPerMinute} a minute, ` +
+              `${limits.flowStartBurstPerClient} at once); try again in ${wait} s`,
           code: "busy",
         },
         429,
-        { "Retry-After": retryAfter },
+        { "Retry-After": wait },
       );
     }
     slots.set(c, slot);

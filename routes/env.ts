@@ -29,6 +29,8 @@ export type ServerSettings = Pick<
   | "anyModel"
   | "maxFlows"
   | "maxFlowsPerClient"
+  | "maxFlowStartsPerClientPerMinute"
+  | "flowStartBurstPerClient"
   | "timeoutMs"
   | "bodyTimeoutMs"
   | "maxBodyBytes"
@@ -43,7 +45,8 @@ export type ServerSettings = Pick<
 
 /**
  * Reads REFLOW_TOKEN, REFLOW_CORS, REFLOW_MODELS, REFLOW_ANY_MODEL, REFLOW_MAX_FLOWS,
- * REFLOW_MAX_FLOWS_PER_CLIENT, REFLOW_TIMEOUT_MS, REFLOW_BODY_TIMEOUT_MS, REFLOW_MAX_BODY_BYTES,
+ * REFLOW_MAX_FLOWS_PER_CLIENT, REFLOW_MAX_FLOW_STARTS_PER_MINUTE, REFLOW_FLOW_START_BURST,
+ * REFLOW_TIMEOUT_MS, REFLOW_BODY_TIMEOUT_MS, REFLOW_MAX_BODY_BYTES,
  * REFLOW_HEARTBEAT_MS, REFLOW_STALL_TIMEOUT_MS, REFLOW_SILENT_FLOW_MS, REFLOW_MAX_TOKENS (a number,
  * or `2048,answer=4096`: per role label), REFLOW_MAX_REPLY_BYTES, REFLOW_MAX_PROMPT_BYTES and
  * REFLOW_VERBOSE_ERRORS. `model` is the default model the entry point chose (REFLOW_MODEL,
@@ -97,6 +100,8 @@ export function serverSettings(get: EnvGetter, { model }: { model?: string } = {
   };
   number("REFLOW_MAX_FLOWS", "maxFlows");
   number("REFLOW_MAX_FLOWS_PER_CLIENT", "maxFlowsPerClient");
+  number("REFLOW_MAX_FLOW_STARTS_PER_MINUTE", "maxFlowStartsPerClientPerMinute");
+  number("REFLOW_FLOW_START_BURST", "flowStartBurstPerClient");
   number("REFLOW_TIMEOUT_MS", "timeoutMs");
   number("REFLOW_BODY_TIMEOUT_MS", "bodyTimeoutMs");
   number("REFLOW_MAX_BODY_BYTES", "maxBodyBytes");

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { type Runtime, test } from "./harness.ts";
 import { createApp } from "../routes/app.ts";
-import { clientKey } from "../routes/admission.ts";
+import { Admission, clientKey } from "../routes/admission.ts";
 import { serverSettings, SettingsError } from "../routes/env.ts";
 import { createScrubber, redactUrl } from "../routes/secrets.ts";
 import { createOfflineModel, type OfflineModelOptions } from "../src/llm/offline_model.ts";
@@ -132,6 +132,65 @@ test("maxFlowsPerClient caps one address; others still get in; bad requests free
   assert.equal(clientKey("[2001:DB8:1:2::10%eth0]"), "2001:db8:1:2::/64");
   assert.equal(clientKey("::ffff:10.0.0.1"), "10.0.0.1");
   assert.equal(clientKey("10.0.0.1"), "10.0.0.1");
+});
+
+test("a client may start a burst of flows, then maxFlowStartsPerClientPerMinute a minute", async () => {
+  const { app, model, active } = appWith({
+    maxFlowStartsPerClientPerMinute: 3,
+    flowStartBurstPerClient: 3,
+    clientAddress: (request) => request.headers.get("x-test-client") ?? undefined,
+  }, HOLD);
+  const from = (client: string) =>
+    app.request("/research?topic=zero", { headers: { "x-test-client": client } });
+  // Connect and leave, three times: each start counts, though none holds a flow for long.
+  for (let i = 0; i < 3; i++) {
+    const res = await from("198.51.100.7");
+    assert.equal(res.status, 200);
+    await res.body!.cancel();
+  }
+  const refused = await from("198.51.100.7");
+  assert.equal(refused.status, 429);
+  const wait = Number(refused.headers.get("retry-after"));
+  assert.ok(wait >= 1 && wait <= 20, `Retry-After ${wait}: one start comes back every 20 s`);
+  assert.match(
+    (await refused.json()).error,
+    /starts research flows faster than one client may \(3 a minute, 3 at once\)/,
+  );
+  // Another client is not held back by it.
+  const other = await from("198.51.100.8");
+  assert.equal(other.status, 200);
+  await other.body!.cancel();
+  await eventually(async () => (await active()) === 0, "every flow ended");
+  await eventually(() => model.stats.active === 0, "every model request ended");
+});
+
+test("the start bucket refills at its rate, and holds no more than its burst", () => {
+  let now = 0;
+  const admission = new Admission(
+    {
+      maxFlows: 100,
+      maxFlowsPerClient: 100,
+      maxFlowStartsPerClientPerMinute: 6,
+      flowStartBurstPerClient: 6,
+    },
+    () => now,
+  );
+  const start = () => {
+    const slot = admission.enter("192.0.2.1");
+    if ("reason" in slot) return slot;
+    slot.release();
+    return "ok";
+  };
+  for (let i = 0; i < 6; i++) assert.equal(start(), "ok");
+  assert.deepEqual(start(), { reason: "rate", retryAfter: 10 });
+  now += 9_000;
+  assert.equal((start() as { reason: string }).reason, "rate");
+  now += 1_000; // 10 s: one start back (6 a minute)
+  assert.equal(start(), "ok");
+  assert.equal((start() as { reason: string }).reason, "rate");
+  now += 60_000; // a full bucket again, no more than that
+  for (let i = 0; i < 6; i++) assert.equal(start(), "ok");
+  assert.equal((start() as { reason: string }).reason, "rate");
 });
 
 // --- Request bodies -----------------------------------------------------------------------------
