@@ -5,6 +5,8 @@
  *
  * - `/healthz` latency (one probe every 100 ms, each on a new connection, from 127.0.0.3);
  * - one normal client's time to its first `chunk` (127.0.0.1);
+ * - the server's resident memory at the start and at the end of each phase (the workerd process
+ *   for the Worker);
  *
  * first with nothing else going on (the baseline), then during a storm: `STORM_CLIENTS` loops
  * (default 100) that each connect from 127.0.0.2, ask `GET /research?topic=…` and leave as soon as
@@ -53,7 +55,7 @@ interface PhaseResult {
   storm?: { attempts: number; perSecond: number; ok: number; busy: number; other: number };
   /** ms after the storm for `/healthz` active to come back to 0 (undefined: it did not in 60 s). */
   drainedMs?: number;
-  /** The server's resident memory (node, deno), MB: at the start, at the end of the phase. */
+  /** The server's resident memory, MB: at the start, at the end of the phase. */
   rssMb?: [number, number];
 }
 
@@ -280,6 +282,21 @@ function childPid(pid: number): number {
   }
 }
 
+/** The workerd process Miniflare started for this run: our child named `workerd`. */
+function workerdPid(): number | undefined {
+  for (
+    const pid of readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, "utf8")
+      .trim().split(/\s+/).map(Number)
+  ) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd") return pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
 let workerScript: string | undefined;
 
 async function workerServer(env: Record<string, string>): Promise<Server> {
@@ -313,6 +330,7 @@ async function workerServer(env: Record<string, string>): Promise<Server> {
   const url: URL = await mf.ready;
   return {
     url,
+    pid: workerdPid(),
     stop: () => mf.dispose(),
   };
 }
@@ -344,8 +362,8 @@ const lines = [
   }, ${PHASE_MS / 1000} s per phase; ` +
   `node ${process.version}; shared 2-vCPU VM`,
   "",
-  "| runtime | phase | storm req/s (200 / 429) | /healthz p50 / p95 / p99 ms (p99 × base) | normal client first chunk p50 / p99 ms (× base) | active back to 0 |",
-  "| --- | --- | --- | --- | --- | --- |",
+  "| runtime | phase | storm req/s (200 / 429) | /healthz p50 / p95 / p99 ms (p99 × base) | normal client first chunk p50 / p99 ms (× base) | active back to 0 | RSS MB start → end |",
+  "| --- | --- | --- | --- | --- | --- | --- |",
 ];
 for (const [runtime, rs] of Object.entries(results)) {
   const base = rs[0];
@@ -364,7 +382,7 @@ for (const [runtime, rs] of Object.entries(results)) {
         ratio(r.firstChunk.p99, base.firstChunk.p99)
       }), n=${r.firstChunk.n}${r.firstChunk.failed ? `, ${r.firstChunk.failed} failed` : ""} | ${
         r.drainedMs === undefined ? "not in 60 s" : `${r.drainedMs} ms`
-      } |`,
+      } | ${r.rssMb ? `${r.rssMb[0]} → ${r.rssMb[1]}` : "—"} |`,
     );
   }
 }

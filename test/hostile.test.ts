@@ -743,3 +743,51 @@ test("sockets: a storm of connect-and-leave clients meets the cap; everything en
     await t.server.close();
   }
 }, { ...SOCKETS, timeout: 60_000 });
+
+/** A full garbage collection (node:v8 lets a test turn `gc` on, under Node and Deno alike). */
+async function collectedHeap(): Promise<number> {
+  const v8 = await import("node:v8");
+  const vm = await import("node:vm");
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  return g.Deno ? g.Deno.memoryUsage().heapUsed : g.process.memoryUsage().heapUsed;
+}
+
+test("sockets: HEADs and connect-and-leave storms leave no heap and no flow behind", async () => {
+  // Before issue 15, 300 HEADs left 300 flows running for good: +85–130 MB.
+  const s = await listening(
+    { maxFlows: 16, maxFlowsPerClient: 16, maxFlowStartsPerClientPerMinute: 1e6 },
+    HOLD,
+    USUAL,
+  );
+  const attack = async () => {
+    for (let round = 0; round < 15; round++) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) =>
+        raw(s.server.port, (socket) => {
+          const method = i % 2 ? "HEAD" : "GET";
+          socket.write(`${method} /research?topic=t${i} HTTP/1.1\r\nHost: t\r\n\r\n`);
+          socket.on("data", () => socket.destroy()); // leave as soon as anything comes back
+        }, WAIT_MS)));
+    }
+    await eventually(async () => (await s.active()) === 0, "every flow ended", 30_000);
+    await eventually(() => s.model.stats.active === 0, "every model request ended", 30_000);
+  };
+  try {
+    await attack(); // warm-up: code, caches and pools reach their steady size
+    const before = await collectedHeap();
+    await attack();
+    await attack();
+    const after = await collectedHeap();
+    const grew = (after - before) / 1024 / 1024;
+    assert.ok(grew < 20, `the heap grew by ${grew.toFixed(1)} MB over 600 attacks`);
+    assert.equal(await s.active(), 0);
+  } finally {
+    await s.server.close();
+  }
+}, { ...SOCKETS, timeout: 120_000 });
