@@ -1,0 +1,32 @@
+/**
+ * `bench:cpu`'s app server: the real Hono app (routes/app.ts) with the replayed model in-process
+ * (or the model server named after the recording on the command line), served as `--serve` serves
+ * it (cli/serve.ts): `listen()` (node:http through @hono/node-server, under Node and Deno alike),
+ * runs kept where `--serve` keeps them (`chooseRunStore`: SQLite where the runtime has
+ * node:sqlite, memory otherwise; here a file under dist/bench-cpu/). The admission caps are
+ * raised (an operator's REFLOW_MAX_FLOWS / REFLOW_MAX_FLOWS_PER_CLIENT) so that one load client
+ * may run 1,000 flows at once. Listens on 127.0.0.1, a free port, printed as `listening <port>`.
+ */
+import { createApp, researchRuns } from "../../routes/app.ts";
+import { clientAddress, listen } from "../../cli/listen.ts";
+import { chooseRunStore } from "../../cli/sqlite.ts";
+import { replayFetch } from "./replay.ts";
+import { isDeno, loadReplay, modelURL, ready } from "./serve.ts";
+
+const replay = await loadReplay();
+const baseURL = modelURL();
+const store = await chooseRunStore(
+  `dist/bench-cpu/runs-${isDeno ? "deno" : "node"}-${crypto.randomUUID()}.db`,
+);
+console.error(store.notice);
+const app = createApp({
+  llm: baseURL
+    ? { baseURL, apiKey: "bench" }
+    : { baseURL: "http://model.invalid/v1", fetch: replayFetch(replay) },
+  clientAddress,
+  maxFlows: 5000,
+  maxFlowsPerClient: 5000,
+  runs: researchRuns({ store: store.store }),
+});
+const server = await listen(app.fetch, { port: 0, hostname: "127.0.0.1" });
+ready(server.port);
