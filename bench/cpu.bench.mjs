@@ -13,11 +13,12 @@
  * - The floor: the same job by hand, no framework (bench/cpu/floor.ts): node:http on Node,
  *   Deno.serve on Deno, a bare fetch handler in workerd.
  * - CPU: utime + stime of the server process from /proc/<pid>/stat (all threads, 10 ms ticks),
- *   and the main thread's on-CPU time from /proc/<pid>/task/<pid>/schedstat (ns), read before and
- *   after each phase. Each phase runs flows (8 clients in a loop, keep-alive) until the server
- *   has spent at least --min-cpu-ms of CPU. Phases alternate per round (floor, app, model, empty
- *   on each runtime), so drift on a shared machine hits all of them alike; the figures are the
- *   median of the rounds, with their min–max, and the app ÷ floor ratio is taken per round.
+ *   and the main thread's on-CPU time from /proc/<pid>/task/<pid>/schedstat (ns), read around
+ *   each batch. A round runs every phase (floor, app, model, empty, and the baseline's app with
+ *   --baseline) in short batches (about 150 ms of CPU each; 8 clients in a loop, keep-alive),
+ *   taking turns until each has spent --min-cpu-ms, so that the machine's other tenants weigh on
+ *   all of them alike; the figures are the median of the rounds, with their min–max, and the
+ *   ratios are taken per round.
  *
  * Options: --runtimes node,deno,workerd  --rounds 5  --min-cpu-ms 1500  --concurrency 8
  *          --phases floor,app,model,empty  --out bench/results/cpu.json  --label text
@@ -302,30 +303,35 @@ async function drive(server, kind, n, expect) {
   return bytes;
 }
 
-/** One phase: units in batches until the server spent MIN_CPU_MS; CPU per unit. */
-async function phase(server, kind, expect) {
-  let units = 0;
-  let bytes = 0;
-  const t0 = performance.now();
-  const c0 = cpuOf(server.pid);
-  let batch = 8;
-  for (;;) {
-    bytes += await drive(server, kind, batch, expect);
-    units += batch;
-    const spent = cpuOf(server.pid).processMs - c0.processMs;
-    if (spent >= MIN_CPU_MS) break;
-    // Aim for the rest in one or two batches.
-    const perUnit = Math.max(spent, 1) / units;
-    batch = Math.max(8, Math.min(4 * units, Math.ceil((MIN_CPU_MS - spent) / perUnit / 2)));
+/**
+ * One round: every target (`[kind, server]`) in turn, a short batch each (about 150 ms of its
+ * CPU), over and over until each has spent MIN_CPU_MS. Interleaving this finely puts every target
+ * under the same load as the machine's other tenants come and go; CPU per unit for each.
+ */
+async function interleaved(targets, expect) {
+  const acc = targets.map(() => ({ units: 0, processMs: 0, mainMs: 0, bytes: 0, wallMs: 0 }));
+  const batch = targets.map(() => CONCURRENCY);
+  while (acc.some((a) => a.processMs < MIN_CPU_MS)) {
+    for (const [i, [kind, server]] of targets.entries()) {
+      const c0 = cpuOf(server.pid);
+      const t0 = performance.now();
+      acc[i].bytes += await drive(server, kind, batch[i], expect);
+      const c1 = cpuOf(server.pid);
+      acc[i].wallMs += performance.now() - t0;
+      acc[i].units += batch[i];
+      acc[i].processMs += c1.processMs - c0.processMs;
+      acc[i].mainMs += c1.mainMs - c0.mainMs;
+      const perUnit = Math.max(acc[i].mainMs, 1) / acc[i].units;
+      batch[i] = Math.max(CONCURRENCY, Math.min(5000, Math.ceil(150 / perUnit)));
+    }
   }
-  const c1 = cpuOf(server.pid);
-  return {
-    units,
-    processMsPerUnit: (c1.processMs - c0.processMs) / units,
-    mainMsPerUnit: (c1.mainMs - c0.mainMs) / units,
-    bytesPerUnit: bytes / units,
-    wallMs: performance.now() - t0,
-  };
+  return Object.fromEntries(targets.map(([kind], i) => [kind, {
+    units: acc[i].units,
+    processMsPerUnit: acc[i].processMs / acc[i].units,
+    mainMsPerUnit: acc[i].mainMs / acc[i].units,
+    bytesPerUnit: acc[i].bytes / acc[i].units,
+    wallMs: acc[i].wallMs,
+  }]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -831,14 +837,11 @@ async function main() {
     if (model) return await latencies(servers, model, expect);
     for (let round = 0; round < ROUNDS; round++) {
       for (const runtime of RUNTIMES) {
-        const { app, floor } = servers[runtime];
-        const figures = {};
+        const { app, floor, base } = servers[runtime];
         // Alternate the order per round so neither side always runs first.
         const order = round % 2 ? [...phases].reverse() : phases;
-        for (const kind of order) {
-          const server = kind === "app" ? app : kind === "base" ? servers[runtime].base : floor;
-          figures[kind] = await phase(server, kind, expect);
-        }
+        const serverOf = { app, base, floor, model: floor, empty: floor };
+        const figures = await interleaved(order.map((k) => [k, serverOf[k]]), expect);
         results[runtime].rounds.push(figures);
         console.log(
           `round ${round + 1} ${runtime.padEnd(8)} ` +

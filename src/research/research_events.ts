@@ -47,54 +47,75 @@ export function researchEvents(
   topic: string,
   options: ResearchEventsOptions = {},
 ): ReadableStream<ResearchEvent> {
-  // A rendezvous: each write resolves only once the event was read, so a reader that stops
-  // reading stops the Logger, which stops the agents reading the model.
-  const pipe = new TransformStream<ResearchEvent, ResearchEvent>();
-  const writer = pipe.writable.getWriter();
-  const reader = pipe.readable.getReader();
+  // One stream, fed by hand: a write resolves once a read took its event (a rendezvous), so a
+  // reader that stops reading stops the Logger, which stops the agents reading the model. (Not a
+  // TransformStream between a WritableStream and a wrapper stream: each is one more hop a token.)
+  let out!: ReadableStreamDefaultController<ResearchEvent>;
+  /** A pull waiting for the next event. */
+  let wanted: (() => void) | undefined;
+  /** A write waiting for the next pull. */
+  let parked: { event: ResearchEvent; resolve(): void; reject(e: unknown): void } | undefined;
+  /** Set when nothing more goes out (the flow ended, or the reader went away); writes fail. */
+  let over: { reason: unknown } | undefined;
+  /** The stream closes at the next pull (nothing is parked any more). */
+  let closing = false;
+  const push = (event: ResearchEvent): Promise<void> => {
+    if (over) return Promise.reject(over.reason);
+    if (wanted) {
+      const pull = wanted;
+      wanted = undefined;
+      out.enqueue(event);
+      pull();
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve, reject) => (parked = { event, resolve, reject }));
+  };
+  /** No more events: the reader gets what was parked, then the end. */
+  const end = (reason: unknown) => {
+    if (over) return;
+    over = { reason };
+    closing = true;
+    if (wanted) {
+      const pull = wanted;
+      wanted = undefined;
+      out.close();
+      pull();
+    }
+  };
   const controller = new AbortController();
-  let tornDown: Promise<void> | undefined;
   const abort = (reason?: unknown) => {
     if (controller.signal.aborted) return;
     controller.abort(reason ?? new DOMException("the reader went away", "AbortError"));
-    // Error the pipe too: a Logger write parked on a stream nobody reads must fail now, or the
-    // flow's shutdown would wait on it forever.
-    tornDown = writer.abort(controller.signal.reason).catch(() => {});
-    // writer.abort() alone waits for a write parked on backpressure, which only a read or a
-    // cancel of the readable side releases (Node 20 and Deno alike).
-    reader.cancel(controller.signal.reason).catch(() => {});
+    // A Logger write parked on a stream nobody reads fails now, or the flow's shutdown would wait
+    // on it forever; after an abort the stream just ends.
+    const waiting = parked;
+    parked = undefined;
+    end(controller.signal.reason);
+    waiting?.reject(controller.signal.reason);
   };
   const outer = options.signal;
   const onOuterAbort = () => abort(outer?.reason);
   if (outer?.aborted) queueMicrotask(onOuterAbort);
   else outer?.addEventListener("abort", onOuterAbort, { once: true });
 
-  // The flow writes through its own writable, so its events and ours share one ordered queue.
-  const events = new WritableStream<ResearchEvent>({
-    write: (event) => writer.write(event),
-    close: () => writer.close(),
-  });
+  // What runResearch writes to; our own last events go through it too, so all stay in order.
+  const events = new WritableStream<ResearchEvent>({ write: push });
   const flow = (async () => {
     let result: ResearchResult | undefined;
     try {
       result = await runResearch(topic, { ...options, events, signal: controller.signal });
-      // Through the same queue as the flow's own events, so they stay in order.
       const tail = events.getWriter();
       await tail.write({ event: "answer", text: result.answer });
       await tail.write({ event: "done" });
-      await tail.close();
+      end(new TypeError("researchEvents: the flow has ended"));
     } catch (error) {
-      if (controller.signal.aborted) {
-        // The reader is gone (or cancelled): the pipe was torn down in abort().
-        await tornDown;
-        return;
-      }
+      if (controller.signal.aborted) return; // the reader is gone (or cancelled)
       try {
         const tail = events.getWriter();
         await tail.write(errorEvent(error, options.renderError ?? options.describeError));
-        await tail.close();
-      } catch {
-        await writer.abort(error).catch(() => {});
+        end(error);
+      } catch (e) {
+        if (!controller.signal.aborted) out.error(e);
       }
     } finally {
       outer?.removeEventListener("abort", onOuterAbort);
@@ -103,23 +124,29 @@ export function researchEvents(
   })();
 
   return new ReadableStream<ResearchEvent>({
-    async pull(out) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) out.close();
-        else out.enqueue(value);
-      } catch (error) {
-        out.error(error);
+    start(c) {
+      out = c;
+    },
+    pull() {
+      if (parked) {
+        const { event, resolve } = parked;
+        parked = undefined;
+        out.enqueue(event);
+        resolve();
+        return;
       }
+      if (closing) return out.close();
+      return new Promise<void>((resolve) => (wanted = resolve));
     },
     async cancel(reason) {
       abort(reason ?? new DOMException("the event stream was cancelled", "AbortError"));
-      await reader.cancel(reason).catch(() => {});
       // Resolve only once the flow (and every model request) has ended.
       await flow;
     },
   }, { highWaterMark: 0 });
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * The `error` event for a failed flow: its message, the LlmError code and the failing node.
