@@ -132,7 +132,12 @@ function spawnServer(label, command, args, cwd = root) {
       child.kill();
       reject(new Error(`${e.message}\n${err}`));
     };
-    child.stderr.on("data", (d) => (err += d));
+    child.stderr.on("data", (d) => {
+      err += d;
+      // What the app server says about its run store, once (it matters for the figures).
+      const notice = /reflow-edge: runs are kept [^\n]*/.exec(String(d));
+      if (notice) console.log(`${label}: ${notice[0]}`);
+    });
     child.stdout.on("data", (d) => {
       out += d;
       const m = /listening (\d+)/.exec(out);
@@ -727,6 +732,8 @@ const ms = (x) => (x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3)
 
 async function main() {
   await mkdir(work, { recursive: true });
+  // Run logs the app servers kept in SQLite last time.
+  spawnSync("sh", ["-c", `rm -f ${JSON.stringify(work)}/runs-*.db*`]);
   if (opts.memory) return await memory();
   console.log(`recording the upstream of one flow ("${TOPIC}") from the offline model…`);
   const rec = spawnSync(process.execPath, ["--import", "tsx", "bench/cpu/record.ts", TOPIC], {

@@ -488,6 +488,7 @@ export function createApp(config: AppConfig): Hono {
         stop: config.signal,
         onEnd: ended,
         format: fmt,
+        readAhead: config.capacity,
       });
       const run = /^\/runs\/(.+)$/.exec(led.headers.get("content-location") ?? "")?.[1];
       flow.end = () => {

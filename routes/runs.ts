@@ -17,6 +17,7 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import { RunLimitError } from "../src/runs/store.ts";
 import type { RunEvent, RunInfo, Runs } from "../src/runs/runs.ts";
 import { runEventsToSse } from "../src/runs/sse.ts";
+import { DEFAULT_CAPACITY } from "../src/connection.ts";
 import { bearerAuth } from "./auth.ts";
 import { checkRunToken, signRunToken } from "./run_token.ts";
 import { runEventsToUi, uiHeaders } from "./ui_stream.ts";
@@ -227,7 +228,11 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
     }
     const location = `/runs/${id}`;
     if (detach) return c.json({ id, ...(await eventsUrl(id)) }, 201, { Location: location });
-    const viewer = backend.runs.watch(id, 0, { signal: c.req.raw.signal, keepAliveMs })!;
+    const viewer = backend.runs.watch(id, 0, {
+      signal: c.req.raw.signal,
+      keepAliveMs,
+      coalesce: true,
+    })!;
     return new Response(guard(runEventsToSse(viewer)), {
       status: 201,
       headers: { ...SSE_HEADERS, Location: location },
@@ -264,7 +269,11 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
     if (after > last) {
       return problem(c, 400, `event ${after} is beyond the run's last event (${last})`);
     }
-    const viewer = backend.runs.watch(id, after, { signal: c.req.raw.signal, keepAliveMs });
+    const viewer = backend.runs.watch(id, after, {
+      signal: c.req.raw.signal,
+      keepAliveMs,
+      coalesce: true,
+    });
     if (!viewer) return c.body(null, 204);
     if (format === "ui") {
       return new Response(guard(runEventsToUi(viewer, id)), { headers: uiHeaders() });
@@ -325,6 +334,11 @@ export function leadRunResponse(
     onEnd?: () => void;
     /** `ui`: answer with the AI SDK's UI message stream (the message id is the run id). */
     format?: "sse" | "ui";
+    /**
+     * Events the flow may get ahead of its client (default 64, a connection's capacity): what
+     * is ready when the client's connection takes more goes out in one write.
+     */
+    readAhead?: number;
   },
 ): Response {
   let id: string;
@@ -332,7 +346,7 @@ export function leadRunResponse(
     id = runs.start({
       input: options.input,
       source: options.source,
-      readAhead: 0,
+      readAhead: options.readAhead ?? DEFAULT_CAPACITY,
       stopWhenUnwatched: true,
       announce: { topic: headline(options.input.topic) },
     });
@@ -348,7 +362,12 @@ export function leadRunResponse(
     stop?.removeEventListener("abort", onStop);
     options.onEnd?.();
   });
-  const viewer = runs.watch(id, 0, { lead: true, signal: c.req.raw.signal })!;
+  const viewer = runs.watch(id, 0, {
+    lead: true,
+    batch: 64,
+    coalesce: true,
+    signal: c.req.raw.signal,
+  })!;
   if (options.format === "ui") {
     return new Response(runEventsToUi(viewer, id), {
       headers: uiHeaders({ "Content-Location": `/runs/${id}` }),

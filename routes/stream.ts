@@ -15,6 +15,8 @@ import { researchEvents } from "../src/research/research_events.ts";
 import type { ResearchOptions } from "../src/research/run_research.ts";
 import { describe } from "../src/errors.ts";
 import { scrubSecret } from "../src/llm/errors.ts";
+import { DEFAULT_CAPACITY } from "../src/connection.ts";
+import { afterThisTurn } from "../src/turn.ts";
 
 /**
  * `sse`: Server-Sent Events (`chunk`, `node`, `answer`, `done` / `error`). `text`: the seed's text.
@@ -89,21 +91,68 @@ export function researchStream(
     renderError: options.renderError,
     onEnd: () => options.onEnd?.(),
   }).getReader();
+  return coalesced(events, format, options.capacity ?? DEFAULT_CAPACITY);
+}
+
+/**
+ * The body: events rendered by `format`, read at most `limit` frames ahead of the client, and
+ * every frame ready when the client's connection takes more (all those of the event loop's turn)
+ * sent as ONE chunk: one write to the socket, not one per token.
+ */
+function coalesced(
+  events: ReadableStreamDefaultReader<ResearchEvent>,
+  format: ResearchFormat,
+  limit: number,
+): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
+  let pending: string[] = [];
+  let ended = false;
+  let failure: { error: unknown } | undefined;
+  /** The body waits for a frame. */
+  let wanted: (() => void) | undefined;
+  /** The reader of events waits for room. */
+  let room: (() => void) | undefined;
+  const pump = async () => {
+    try {
+      for (;;) {
+        if (pending.length >= limit) await new Promise<void>((resolve) => (room = resolve));
+        const { done, value } = await events.read();
+        if (done) break;
+        const text = format(value);
+        if (!text) continue;
+        pending.push(text);
+        const wake = wanted;
+        wanted = undefined;
+        wake?.();
+      }
+    } catch (error) {
+      failure = { error };
+    } finally {
+      ended = true;
+      wanted?.();
+    }
+  };
+  pump();
   return new ReadableStream<Uint8Array>({
     async pull(body) {
-      try {
-        for (;;) {
-          const { done, value } = await events.read();
-          if (done) return body.close();
-          const text = format(value as ResearchEvent);
-          if (text) return body.enqueue(encoder.encode(text));
-        }
-      } catch (error) {
-        body.error(error);
+      if (pending.length === 0 && !ended) {
+        await new Promise<void>((resolve) => (wanted = resolve));
+        // The rest of this turn's frames join the one that woke us.
+        if (!ended) await afterThisTurn();
       }
+      if (pending.length > 0) {
+        body.enqueue(encoder.encode(pending.length === 1 ? pending[0] : pending.join("")));
+        pending = [];
+        const free = room;
+        room = undefined;
+        free?.();
+        return;
+      }
+      if (failure) body.error(failure.error);
+      else body.close();
     },
     async cancel(reason) {
+      room?.();
       // Resolves only once the flow (and every model request) has ended.
       await events.cancel(
         reason ?? new DOMException("the response body was cancelled", "AbortError"),

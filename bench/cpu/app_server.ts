@@ -3,7 +3,7 @@
  * (or the model server named after the recording on the command line), served as `--serve` serves
  * it (cli/serve.ts): `listen()` (node:http through @hono/node-server, under Node and Deno alike),
  * runs kept where `--serve` keeps them (`chooseRunStore`: SQLite where the runtime has
- * node:sqlite, memory otherwise; here a file under dist/bench-cpu/). The admission caps are
+ * node:sqlite, memory otherwise; here a file beside the recording). The admission caps are
  * raised (an operator's REFLOW_MAX_FLOWS / REFLOW_MAX_FLOWS_PER_CLIENT) so that one load client
  * may run 1,000 flows at once. Listens on 127.0.0.1, a free port, printed as `listening <port>`.
  */
@@ -11,12 +11,14 @@ import { createApp, researchRuns } from "../../routes/app.ts";
 import { clientAddress, listen } from "../../cli/listen.ts";
 import { chooseRunStore } from "../../cli/sqlite.ts";
 import { replayFetch } from "./replay.ts";
-import { isDeno, loadReplay, modelURL, ready } from "./serve.ts";
+import { args, isDeno, loadReplay, modelURL, ready } from "./serve.ts";
 
 const replay = await loadReplay();
 const baseURL = modelURL();
+// Beside the recording (an absolute path, so a --baseline tree's server writes there too).
+const dir = args()[0].replace(/[^/]*$/, "");
 const store = await chooseRunStore(
-  `dist/bench-cpu/runs-${isDeno ? "deno" : "node"}-${crypto.randomUUID()}.db`,
+  `${dir}runs-${isDeno ? "deno" : "node"}-${crypto.randomUUID()}.db`,
 );
 console.error(store.notice);
 const app = createApp({

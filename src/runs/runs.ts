@@ -9,6 +9,7 @@
  * @module
  */
 import { type LoggedEvent, type RunRecord, type RunStatus, type RunStore } from "./store.ts";
+import { afterThisTurn } from "../turn.ts";
 
 /** One event a flow reports: a name and JSON data. */
 export interface RunEvent {
@@ -78,6 +79,12 @@ export interface WatchOptions {
   keepAliveMs?: number;
   /** Most events per batch (default 64; 1 for a lead viewer). */
   batch?: number;
+  /**
+   * Live, hand out a batch only once the event loop's current turn is over, so that every event
+   * the turn logs goes in it (an SSE viewer then makes one write per turn instead of one per
+   * event). Default false.
+   */
+  coalesce?: boolean;
 }
 
 /** Why a run was stopped from outside, and the message its `error` event carries. */
@@ -516,6 +523,8 @@ export class Runs {
           });
           interrupt = undefined;
           if (woke === "idle") return controller.enqueue([]);
+          // The rest of this turn's events join the one that woke us.
+          if (options.coalesce) await afterThisTurn();
         }
       },
       cancel: () => detach(),
