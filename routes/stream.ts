@@ -107,6 +107,7 @@ function coalesced(
   const encoder = new TextEncoder();
   let pending: string[] = [];
   let ended = false;
+  let cancelled = false;
   let failure: { error: unknown } | undefined;
   /** The body waits for a frame. */
   let wanted: (() => void) | undefined;
@@ -140,6 +141,7 @@ function coalesced(
         // The rest of this turn's frames join the one that woke us.
         if (!ended) await afterThisTurn();
       }
+      if (cancelled) return;
       if (pending.length > 0) {
         body.enqueue(encoder.encode(pending.length === 1 ? pending[0] : pending.join("")));
         pending = [];
@@ -152,6 +154,7 @@ function coalesced(
       else body.close();
     },
     async cancel(reason) {
+      cancelled = true;
       room?.();
       // Resolves only once the flow (and every model request) has ended.
       await events.cancel(

@@ -48,37 +48,37 @@ export function researchEvents(
   options: ResearchEventsOptions = {},
 ): ReadableStream<ResearchEvent> {
   // One stream, fed by hand: a write resolves once a read took its event (a rendezvous), so a
-  // reader that stops reading stops the Logger, which stops the agents reading the model. (Not a
-  // TransformStream between a WritableStream and a wrapper stream: each is one more hop a token.)
+  // reader that stops reading stops the Logger, which stops the agents reading the model. The flow
+  // writes straight into it (a ResearchSink): no WritableStream, TransformStream or wrapper stream
+  // in between, each of which was one more hop per token.
   let out!: ReadableStreamDefaultController<ResearchEvent>;
   /** A pull waiting for the next event. */
   let wanted: (() => void) | undefined;
-  /** A write waiting for the next pull. */
-  let parked: { event: ResearchEvent; resolve(): void; reject(e: unknown): void } | undefined;
-  /** Set when nothing more goes out (the flow ended, or the reader went away); writes fail. */
+  /** Writes waiting for a pull, oldest first (node states are written without waiting). */
+  const queue: { event: ResearchEvent; resolve(): void; reject(e: unknown): void }[] = [];
+  /** Set when nothing more is accepted (the flow ended, or the reader went away). */
   let over: { reason: unknown } | undefined;
-  /** The stream closes at the next pull (nothing is parked any more). */
-  let closing = false;
+  /** The reader cancelled: the stream is closed already. */
+  let cancelled = false;
   const push = (event: ResearchEvent): Promise<void> => {
     if (over) return Promise.reject(over.reason);
-    if (wanted) {
+    if (wanted && queue.length === 0) {
       const pull = wanted;
       wanted = undefined;
       out.enqueue(event);
       pull();
       return RESOLVED;
     }
-    return new Promise<void>((resolve, reject) => (parked = { event, resolve, reject }));
+    return new Promise<void>((resolve, reject) => queue.push({ event, resolve, reject }));
   };
-  /** No more events: the reader gets what was parked, then the end. */
+  /** Nothing more is accepted: the reader gets what is queued, then the end. */
   const end = (reason: unknown) => {
     if (over) return;
     over = { reason };
-    closing = true;
-    if (wanted) {
+    if (wanted && queue.length === 0) {
       const pull = wanted;
       wanted = undefined;
-      out.close();
+      if (!cancelled) out.close();
       pull();
     }
   };
@@ -86,36 +86,36 @@ export function researchEvents(
   const abort = (reason?: unknown) => {
     if (controller.signal.aborted) return;
     controller.abort(reason ?? new DOMException("the reader went away", "AbortError"));
-    // A Logger write parked on a stream nobody reads fails now, or the flow's shutdown would wait
-    // on it forever; after an abort the stream just ends.
-    const waiting = parked;
-    parked = undefined;
+    // Writes waiting for a reader that is gone fail now (or the flow's shutdown would wait on
+    // them forever); after an abort the stream just ends.
+    const waiting = queue.splice(0);
     end(controller.signal.reason);
-    waiting?.reject(controller.signal.reason);
+    for (const w of waiting) w.reject(controller.signal.reason);
   };
   const outer = options.signal;
   const onOuterAbort = () => abort(outer?.reason);
   if (outer?.aborted) queueMicrotask(onOuterAbort);
   else outer?.addEventListener("abort", onOuterAbort, { once: true });
 
-  // What runResearch writes to; our own last events go through it too, so all stay in order.
-  const events = new WritableStream<ResearchEvent>({ write: push });
   const flow = (async () => {
     let result: ResearchResult | undefined;
     try {
-      result = await runResearch(topic, { ...options, events, signal: controller.signal });
-      const tail = events.getWriter();
-      await tail.write({ event: "answer", text: result.answer });
-      await tail.write({ event: "done" });
+      result = await runResearch(topic, {
+        ...options,
+        events: { write: push },
+        signal: controller.signal,
+      });
+      // After every event of the flow (queued in order before these).
+      await push({ event: "answer", text: result.answer });
+      await push({ event: "done" });
       end(new TypeError("researchEvents: the flow has ended"));
     } catch (error) {
       if (controller.signal.aborted) return; // the reader is gone (or cancelled)
       try {
-        const tail = events.getWriter();
-        await tail.write(errorEvent(error, options.renderError ?? options.describeError));
+        await push(errorEvent(error, options.renderError ?? options.describeError));
         end(error);
       } catch (e) {
-        if (!controller.signal.aborted) out.error(e);
+        if (!cancelled) out.error(e);
       }
     } finally {
       outer?.removeEventListener("abort", onOuterAbort);
@@ -128,17 +128,17 @@ export function researchEvents(
       out = c;
     },
     pull() {
-      if (parked) {
-        const { event, resolve } = parked;
-        parked = undefined;
-        out.enqueue(event);
-        resolve();
+      const next = queue.shift();
+      if (next) {
+        out.enqueue(next.event);
+        next.resolve();
         return;
       }
-      if (closing) return out.close();
+      if (over) return out.close();
       return new Promise<void>((resolve) => (wanted = resolve));
     },
     async cancel(reason) {
+      cancelled = true;
       abort(reason ?? new DOMException("the event stream was cancelled", "AbortError"));
       // Resolve only once the flow (and every model request) has ended.
       await flow;

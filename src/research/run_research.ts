@@ -33,9 +33,11 @@ export interface ResearchOptions {
    * Every research event of the flow (src/research/events.ts) as it happens: node states, chunks,
    * reasoning, finish, usage per agent and for the flow. Writes are awaited (backpressure); left
    * open and unlocked at the end. `answer`, `done` and `error` are not written here: they are the
-   * outcome of `runResearch` (see `researchEvents` for the whole stream).
+   * outcome of `runResearch` (see `researchEvents` for the whole stream). A {@link ResearchSink}
+   * (an object with `write(event)`) takes them without a stream in between: its writes are called
+   * in order, node states without waiting for the one before.
    */
-  events?: WritableStream<ResearchEvent>;
+  events?: WritableStream<ResearchEvent> | ResearchSink;
   /** Send the agents' reasoning to the views (default true); false leaves it out everywhere. */
   reasoning?: boolean;
   /** Aborting stops every agent and every model request; `runResearch` then rejects with it. */
@@ -151,13 +153,16 @@ export function researchSink(
 ): ResearchSink & { write(event: ResearchEvent): Promise<void> | void } {
   let events: WritableStreamDefaultWriter<ResearchEvent> | undefined;
   let output: WritableStreamDefaultWriter<string> | undefined;
+  const direct = options.events instanceof WritableStream ? undefined : options.events;
   const format = options.output ? (options.format ?? formatText()) : undefined;
   return {
     write(event) {
       observe?.(event);
       let wrote: Promise<void> | undefined;
-      if (options.events) {
-        events ??= options.events.getWriter();
+      if (direct) {
+        wrote = direct.write(event) ?? undefined;
+      } else if (options.events) {
+        events ??= (options.events as WritableStream<ResearchEvent>).getWriter();
         wrote = events.write(event);
       }
       if (format) {
