@@ -386,8 +386,12 @@ const LAYERS = [
   ["openai SDK (request, other)", /node_modules\/openai\//],
   ["our LLM layer", /src\/llm\//],
   ["research agents (actors)", /src\/research\/agents\.ts/],
-  ["Logger, events, formatters, SSE", /src\/research\/|routes\/stream\.ts|routes\/run_source\.ts/],
-  ["run log", /src\/runs\/|routes\/runs\.ts/],
+  ["Logger, events, formatters, SSE", /src\/research\/|src\/turn\.ts|routes\/stream\.ts/],
+  ["run log", /src\/runs\/|routes\/runs\.ts|routes\/run_source\.ts/],
+  [
+    "graph loading and validation (per flow)",
+    /src\/graph|src\/(issues|wiring|schema)\.ts|node_modules\/zod\//,
+  ],
   ["network and actors (runtime)", /src\/[a-z_]+\.ts$/],
   [
     "Hono and HTTP glue",
