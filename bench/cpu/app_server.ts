@@ -4,8 +4,9 @@
  * it (cli/serve.ts): `listen()` (node:http through @hono/node-server, under Node and Deno alike),
  * runs kept where `--serve` keeps them (`chooseRunStore`: SQLite where the runtime has
  * node:sqlite, memory otherwise; here a file beside the recording). The admission caps are
- * raised (an operator's REFLOW_MAX_FLOWS / REFLOW_MAX_FLOWS_PER_CLIENT) so that one load client
- * may run 1,000 flows at once. Listens on 127.0.0.1, a free port, printed as `listening <port>`.
+ * raised (an operator's REFLOW_MAX_FLOWS / REFLOW_MAX_FLOWS_PER_CLIENT /
+ * REFLOW_MAX_FLOW_STARTS_PER_MINUTE / REFLOW_FLOW_START_BURST) so that one load client may run
+ * 1,000 flows at once and start them as fast as it likes. Listens on 127.0.0.1, a free port, printed as `listening <port>`.
  */
 import { createApp, researchRuns } from "../../routes/app.ts";
 import { clientAddress, listen } from "../../cli/listen.ts";
@@ -28,6 +29,8 @@ const app = createApp({
   clientAddress,
   maxFlows: 5000,
   maxFlowsPerClient: 5000,
+  maxFlowStartsPerClientPerMinute: 1e9,
+  flowStartBurstPerClient: 1e9,
   runs: researchRuns({ store: store.store }),
 });
 const server = await listen(app.fetch, { port: 0, hostname: "127.0.0.1" });
