@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
-import { createApp } from "../routes/app.ts";
+import { createApp, researchRuns } from "../routes/app.ts";
+import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { offlineReply, offlineTokens } from "../src/llm/offline_text.ts";
 import { allFrames, countedModel, eventually, type Frame, sseReader } from "./http_helpers.ts";
 
@@ -123,6 +124,9 @@ test("over HTTP: a client that stops reading stalls the model (bounded read-ahea
       // Backpressure is what is tested, not the cap on a reply's size (64 KiB by default).
       maxReplyBytes: 100e6,
       capacity: 4,
+      // Nor the cap on a run's log (POST /research is a run; 4 MiB by default): ~4.4 MB fit in
+      // loopback buffers before a stalled client's stall reaches the flow.
+      runs: researchRuns({ store: new MemoryRunStore(), maxRunBytes: 64 * 2 ** 20 }),
     })),
   );
   try {
