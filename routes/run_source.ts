@@ -8,6 +8,7 @@
 import type { LlmConfig } from "../src/llm/config.ts";
 import type { Network } from "../src/network.ts";
 import type { RunEvent } from "../src/runs/runs.ts";
+import type { ResearchEvent } from "../src/research/events.ts";
 import { researchEvents as researchEventStream } from "../src/research/research_events.ts";
 import { errorMessage } from "./stream.ts";
 import { GraphError, type GraphIssue } from "../src/graph/model.ts";
@@ -46,26 +47,18 @@ export function researchEvents(
   options: ResearchEventsOptions,
   signal: AbortSignal,
 ): ReadableStream<RunEvent> {
-  const events = researchEventStream(topic, {
+  return researchEventStream(topic, {
     ...options,
     signal,
     describeError: options.describeError ?? ((error) => errorMessage(error, options.llm.apiKey)),
-  }).getReader();
-  return new ReadableStream<RunEvent>({
-    async pull(c) {
-      try {
-        const { done, value } = await events.read();
-        if (done) return c.close();
-        const { event, ...data } = value;
-        c.enqueue({ type: event, data });
-      } catch (error) {
-        if (signal.aborted) c.close();
-        else c.error(error);
-      }
-    },
-    // Resolves only once the flow (and every model request) has ended.
-    cancel: (reason) => events.cancel(reason),
-  }, { highWaterMark: 0 });
+    as: toRunEvent,
+  });
+}
+
+/** A research event as the run log keeps it: its kind, and its other fields as data. */
+function toRunEvent(value: ResearchEvent): RunEvent {
+  const { event, ...data } = value;
+  return { type: event, data };
 }
 
 /** What `GET /runs/{id}` shows of a research run: node states, the answer, usage, the error. */

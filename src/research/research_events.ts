@@ -45,13 +45,26 @@ export interface ResearchEventsOptions
  */
 export function researchEvents(
   topic: string,
-  options: ResearchEventsOptions = {},
-): ReadableStream<ResearchEvent> {
+  options?: ResearchEventsOptions,
+): ReadableStream<ResearchEvent>;
+/**
+ * The same, each event turned into something else by `as` as it is handed over (e.g. the run log's
+ * `{ type, data }`), with no stream in between.
+ */
+export function researchEvents<T>(
+  topic: string,
+  options: ResearchEventsOptions & { as: (event: ResearchEvent) => T },
+): ReadableStream<T>;
+export function researchEvents(
+  topic: string,
+  options: ResearchEventsOptions & { as?: (event: ResearchEvent) => unknown } = {},
+): ReadableStream<unknown> {
+  const as = options.as;
   // One stream, fed by hand: a write resolves once a read took its event (a rendezvous), so a
   // reader that stops reading stops the Logger, which stops the agents reading the model. The flow
   // writes straight into it (a ResearchSink): no WritableStream, TransformStream or wrapper stream
   // in between, each of which was one more hop per token.
-  let out!: ReadableStreamDefaultController<ResearchEvent>;
+  let out!: ReadableStreamDefaultController<unknown>;
   /** A pull waiting for the next event. */
   let wanted: (() => void) | undefined;
   /** Writes waiting for a pull, oldest first (node states are written without waiting). */
@@ -65,7 +78,7 @@ export function researchEvents(
     if (wanted && queue.length === 0) {
       const pull = wanted;
       wanted = undefined;
-      out.enqueue(event);
+      out.enqueue(as ? as(event) : event);
       pull();
       return RESOLVED;
     }
@@ -123,14 +136,14 @@ export function researchEvents(
     }
   })();
 
-  return new ReadableStream<ResearchEvent>({
+  return new ReadableStream<unknown>({
     start(c) {
       out = c;
     },
     pull() {
       const next = queue.shift();
       if (next) {
-        out.enqueue(next.event);
+        out.enqueue(as ? as(next.event) : next.event);
         next.resolve();
         return;
       }

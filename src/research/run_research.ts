@@ -79,6 +79,12 @@ export interface ResearchOptions {
   limits?: Pick<AgentOptions, "maxTokens" | "maxReplyBytes" | "maxPromptBytes">;
 }
 
+/** research.graph.json, parsed and checked once (each flow gets its own copy from withTopic). */
+let parsedSeed: Graph | undefined;
+function seedGraph(): Graph {
+  return parsedSeed ??= parseGraph(json);
+}
+
 /** The port whose initial packets carry the topic. */
 const TOPIC_PORT = "topic";
 
@@ -88,7 +94,7 @@ const TOPIC_PORT = "topic";
  * `GET /graph` and the page all use it.
  */
 export function researchGraph(topic = "the history of zero"): Graph {
-  return withTopic(parseGraph(json), topic);
+  return withTopic(seedGraph(), topic);
 }
 
 /**
@@ -237,7 +243,7 @@ export function researchNetwork(
   actors: Record<string, ActorTemplate>,
   options: Pick<ResearchOptions, "capacity" | "policy" | "graph"> = {},
 ): Network {
-  const graph = options.graph === undefined ? parseGraph(json) : parseGraph(options.graph);
+  const graph = options.graph === undefined ? seedGraph() : parseGraph(options.graph);
   return loadGraph(withTopic(graph, topic, options.policy), actors, {
     failFast: true,
     capacity: options.capacity,
@@ -282,7 +288,10 @@ export async function runResearch(
     : undefined;
   const actors = researchActors(options, (a) => (answer = a), (l) => (logger = l), sink);
   const net = researchNetwork(topic, actors, options);
-  const litWhileRunning = litWhileFlowRuns(net.describe());
+  // The node metadata is the graph's: no need for describe()'s copy of the default one.
+  const litWhileRunning = litWhileFlowRuns(
+    options.graph === undefined ? seedGraph() : net.describe(),
+  );
   // Node states for the views, once per change; a node with metadata lit: "flow" (the logger,
   // which ticks once per token) stays lit until the flow ends.
   const states = new Map<string, NodeState>();

@@ -109,6 +109,8 @@ interface Live {
   lastSeq: number;
   flushedSeq: number;
   pending: LoggedEvent[];
+  /** The batch flushed last, kept for viewers just behind the flush (no store read for them). */
+  flushed: LoggedEvent[];
   bytes: number;
   timer?: ReturnType<typeof setTimeout>;
   /** Made when a viewer waits; resolved (and dropped) by the next append or the end. */
@@ -228,6 +230,7 @@ export class Runs {
       lastSeq: 0,
       flushedSeq: 0,
       pending: [],
+      flushed: [],
       bytes: 0,
       controller: new AbortController(),
       failed: false,
@@ -265,7 +268,11 @@ export class Runs {
       reader = source(signal).getReader();
       if (signal.aborted) onAbort();
       while (!signal.aborted) {
-        if (live.readAhead !== undefined) {
+        // Only an await when the lead viewer is that far behind: not one per event.
+        if (
+          live.readAhead !== undefined && live.leader &&
+          live.leader.cursor < live.lastSeq - live.readAhead
+        ) {
           await this.#paced(live);
           if (signal.aborted) break;
         }
@@ -333,6 +340,7 @@ export class Runs {
     if (live.pending.length === 0 || live.storeFailed) return;
     const batch = live.pending;
     live.pending = [];
+    live.flushed = batch;
     live.flushedSeq = batch[batch.length - 1].seq;
     try {
       this.store.append(live.id, batch);
@@ -425,6 +433,9 @@ export class Runs {
         const from = afterSeq - live.flushedSeq;
         return { events: live.pending.slice(from, from + limit), live: true };
       }
+      // A viewer a little behind (a lead viewer reads up to readAhead events late): from memory.
+      const from = afterSeq - (live.flushedSeq - live.flushed.length);
+      if (from >= 0) return { events: live.flushed.slice(from, from + limit), live: true };
       return { events: this.store.read(id, afterSeq, limit), live: true };
     }
     if (!this.store.get(id)) return undefined;
