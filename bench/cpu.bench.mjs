@@ -48,6 +48,7 @@ const { values: opts } = parseArgs({
     out: { type: "string", default: "bench/results/cpu.json" },
     label: { type: "string", default: "" },
     baseline: { type: "string" },
+    variant: { type: "string" },
     profile: { type: "boolean", default: false },
     latency: { type: "boolean", default: false },
     memory: { type: "boolean", default: false },
@@ -114,12 +115,12 @@ for (const sig of ["SIGINT", "SIGTERM"]) {
 }
 
 /** Spawns a server that prints `listening <port>`; resolves once it does. */
-function spawnServer(label, command, args, cwd = root) {
+function spawnServer(label, command, args, cwd = root, env = {}) {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, {
       cwd,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
+      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", ...env },
     });
     let out = "";
     let err = "";
@@ -395,7 +396,9 @@ const LAYERS = [
   ["network and actors (runtime)", /src\/[a-z_]+\.ts$/],
   [
     "Hono and HTTP glue",
-    /node_modules\/(hono|@hono)\/|routes\/|cli\/|node:_http|node:http|node:internal\/(http|streams|net|stream_base|js_stream)|node:net|node:stream|ext:deno_http|ext:deno_net|ext:deno_node|ext:runtime/,
+    // Not all of Deno's Node compatibility: its nextTick queue (ext:deno_node/_next_tick.ts) runs
+    // every promise job of a --serve'd Deno, which is not HTTP's.
+    /node_modules\/(hono|@hono)\/|routes\/|cli\/|node:_http|node:http|node:internal\/(http|streams|net|stream_base|js_stream)|node:net|node:stream|ext:deno_http|ext:deno_net|ext:deno_node\/(_http|http|net|internal\/streams|internal\/stream_base|internal_binding\/(stream_wrap|tcp_wrap))/,
   ],
 ];
 const WEB_STREAMS = /node:internal\/webstreams|ext:deno_web\/06_streams/;
@@ -766,17 +769,23 @@ async function main() {
   // are timed on one clock); otherwise the servers replay it in-process.
   const model = opts.latency ? await startModelServer(recordingPath) : undefined;
   const extra = model ? [model.url] : [];
-  const startersIn = (tree, tag = "") => ({
+  const startersIn = (tree, tag = "", env = {}) => ({
     node: {
       app: () =>
-        spawnServer(`node app${tag}`, process.execPath, [
-          ...inspect,
-          "--import",
-          "tsx",
-          "bench/cpu/app_server.ts",
-          recordingPath,
-          ...extra,
-        ], tree),
+        spawnServer(
+          `node app${tag}`,
+          process.execPath,
+          [
+            ...inspect,
+            "--import",
+            "tsx",
+            "bench/cpu/app_server.ts",
+            recordingPath,
+            ...extra,
+          ],
+          tree,
+          env,
+        ),
       floor: () =>
         spawnServer("node floor", process.execPath, [
           ...inspect,
@@ -789,12 +798,18 @@ async function main() {
     },
     deno: {
       app: () =>
-        spawnServer(`deno app${tag}`, deno, [
-          ...denoArgs,
-          "bench/cpu/app_server.ts",
-          recordingPath,
-          ...extra,
-        ], tree),
+        spawnServer(
+          `deno app${tag}`,
+          deno,
+          [
+            ...denoArgs,
+            "bench/cpu/app_server.ts",
+            recordingPath,
+            ...extra,
+          ],
+          tree,
+          env,
+        ),
       floor: () =>
         spawnServer("deno floor", deno, [
           ...denoArgs,
@@ -816,8 +831,12 @@ async function main() {
     },
   });
   const starters = startersIn(root);
+  // The "base" app: an older commit's (--baseline <rev>), or this one's with BENCH_VARIANT set
+  // (--variant <name>: see bench/cpu/app_server.ts).
   const baseline = opts.baseline
     ? startersIn(baselineTree(opts.baseline), ` (${opts.baseline})`)
+    : opts.variant
+    ? startersIn(root, ` (${opts.variant})`, { BENCH_VARIANT: opts.variant })
     : undefined;
   const phases = baseline ? [...PHASES, "base"] : PHASES;
 
@@ -930,8 +949,9 @@ async function main() {
       }`,
     );
   }
-  if (opts.baseline) {
-    console.log(`\nthe same against the baseline ${opts.baseline}, in the same rounds:`);
+  if (opts.baseline || opts.variant) {
+    const what = opts.baseline ?? `variant ${opts.variant}`;
+    console.log(`\nthe same against the baseline ${what}, in the same rounds:`);
     for (const [runtime, s] of Object.entries(summary)) {
       console.log(
         `${runtime.padEnd(9)} baseline ${cell(s.baselineMsPerFlow)} ms (net ×${
@@ -958,6 +978,7 @@ async function main() {
     commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" })
       .stdout.trim(),
     ...(opts.baseline ? { baseline: opts.baseline } : {}),
+    ...(opts.variant ? { variant: opts.variant } : {}),
     machine: `${spawnSync("nproc", { encoding: "utf8" }).stdout.trim()} vCPU, shared with ` +
       `other sessions (load average at the end: ${load})`,
     versions,

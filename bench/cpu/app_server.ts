@@ -33,5 +33,14 @@ const app = createApp({
   flowStartBurstPerClient: 1e9,
   runs: researchRuns({ store: store.store }),
 });
-const server = await listen(app.fetch, { port: 0, hostname: "127.0.0.1" });
-ready(server.port);
+// deno-lint-ignore no-explicit-any
+const g = globalThis as any;
+if (isDeno && g.Deno.env.get("BENCH_VARIANT") === "deno-serve") {
+  // For comparison only (bench:cpu --variant deno-serve): what --serve cost under Deno before it
+  // moved to node:http for its time limits.
+  const server = g.Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+  ready(server.addr.port);
+} else {
+  const server = await listen(app.fetch, { port: 0, hostname: "127.0.0.1" });
+  ready(server.port);
+}
