@@ -493,13 +493,9 @@ export function createApp(config: AppConfig): Hono {
       const run = /^\/runs\/(.+)$/.exec(led.headers.get("content-location") ?? "")?.[1];
       flow.end = () => {
         ended();
-        // A run whose flow went silent cannot end by itself: try to end it from here (workerd
-        // refuses when the run's objects belong to the dead request; it then stays in memory).
-        try {
-          if (run) backend.runs.cancel(run, "the run was stopped: its client is gone");
-        } catch (error) {
-          config.log?.(`reflow-edge: could not stop run ${run}: ${logLine(error, scrub)}`);
-        }
+        // A run whose flow went silent cannot end by itself, and cannot be stopped from this
+        // request (workerd: its flow belongs to the dead one): its record is finished here.
+        if (run) backend.runs.forget(run, "cancelled", "the run was stopped: its client is gone");
       };
       return led.ok && led.body ? new Response(guard(led.body, true, alive), led) : led;
     }

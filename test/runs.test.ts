@@ -252,6 +252,49 @@ forEachStore(
 );
 
 forEachStore(
+  "forget finishes a run's record at once without touching its flow; its own pump stops it later",
+  async (make) => {
+    const runs = await make();
+    const flow = manual();
+    const id = runs.start({ source: flow.source, readAhead: 0, stopWhenUnwatched: true });
+    const lead = runs.watch(id, 0, { lead: true })!.getReader();
+    flow.push("chunk", { text: "a" });
+    await logged(runs, id, 2);
+    const other = drain(runs.watch(id, 0)!);
+    let touched = false;
+    flow.cancelled.then(() => (touched = true));
+    assert.equal(runs.active, 1);
+    assert.equal(runs.forget(id, "cancelled", "the run was stopped: its client is gone"), true);
+    // Synchronous: the record is final before anything else runs, the run is no longer in flight,
+    // and the caller did not touch the flow (on workerd it may belong to a frozen request).
+    assert.equal(runs.info(id)!.status, "cancelled");
+    assert.equal(runs.active, 0);
+    assert.equal(touched, false);
+    // Here the run's own pump can still run: it stops the flow itself, with its own reason.
+    const reason = await flow.cancelled;
+    assert.equal((reason as Error).message, "the run was forgotten");
+    flow.wound.resolve();
+    // Every viewer, the waiting one and the lead, ends with the error event; nothing else came.
+    const seen = await other;
+    assert.deepEqual(seen.map((e) => e.type), ["run", "chunk", "error"]);
+    assert.deepEqual(JSON.parse(seen[2].data), {
+      message: "the run was stopped: its client is gone",
+    });
+    const led: string[] = [];
+    for (;;) {
+      const { done, value } = await lead.read();
+      if (done) break;
+      led.push(...value.map((e) => e.type));
+    }
+    assert.deepEqual(led, ["run", "chunk", "error"]);
+    assert.equal(runs.lastSeq(id), 3);
+    assert.equal(runs.info(id)!.status, "cancelled");
+    assert.equal(runs.forget(id), false, "a finished run is not in flight");
+    assert.equal(runs.cancel(id), false);
+  },
+);
+
+forEachStore(
   "a flow that throws ends failed with one error event; a full log fails the run",
   async (make) => {
     const runs = await make({

@@ -199,6 +199,16 @@ test(
           );
         }
       }
+      // Each SSE request was a run led by its client (no RUNS binding here: the runs live in the
+      // Worker's isolate). None is left running, even one whose request workerd froze: the sweep
+      // that frees its place finishes its record too (Runs.forget).
+      const runs = (await (await mf.dispatchFetch("http://worker.test/runs")).json()).runs;
+      assert.equal(runs.length, 3);
+      assert.deepEqual(
+        runs.filter((r: { status: string }) => r.status === "running"),
+        [],
+        "no run left running",
+      );
     }, DIR);
   },
   { ...ONLY, timeout: 400_000 },

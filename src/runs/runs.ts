@@ -267,17 +267,17 @@ export class Runs {
     try {
       reader = source(signal).getReader();
       if (signal.aborted) onAbort();
-      while (!signal.aborted) {
+      while (!signal.aborted && !live.finished) {
         // Only an await when the lead viewer is that far behind: not one per event.
         if (
           live.readAhead !== undefined && live.leader &&
           live.leader.cursor < live.lastSeq - live.readAhead
         ) {
           await this.#paced(live);
-          if (signal.aborted) break;
+          if (signal.aborted || live.finished) break;
         }
         const { done, value } = await reader.read();
-        if (done || signal.aborted) break;
+        if (done || signal.aborted || live.finished) break;
         this.#append(live, value);
       }
     } catch (error) {
@@ -286,7 +286,12 @@ export class Runs {
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
-      if (live.stop) {
+      if (live.finished) {
+        // Forgotten (see forget), and this pump runs again: the flow's own context is alive, so
+        // the flow is stopped from here. Nothing more is recorded.
+        await (cancelled ??= reader?.cancel(new DOMException("the run was forgotten", "AbortError"))
+          .catch(() => {}));
+      } else if (live.stop) {
         await cancelled;
         status = live.stop.status;
         this.#append(live, { type: "error", data: { message: live.stop.message } }, true);
@@ -300,7 +305,7 @@ export class Runs {
   async #paced(live: Live): Promise<void> {
     if (live.readAhead === undefined) return;
     while (
-      live.leader && !live.controller.signal.aborted &&
+      live.leader && !live.controller.signal.aborted && !live.finished &&
       live.leader.cursor < live.lastSeq - live.readAhead
     ) {
       await live.leaderMoved.promise;
@@ -382,6 +387,31 @@ export class Runs {
     const live = this.#live.get(id);
     if (!live) return false;
     this.#stop(live, { status: "cancelled", message });
+    return true;
+  }
+
+  /**
+   * Finishes the record of a run in flight here, at once, without touching its flow from the
+   * caller: the run's `error` event (`message`) is logged, the run stored with `status`, and it is
+   * no longer in flight here; whatever the flow still reports is not logged. Its flow, streams and
+   * abort signal are not used here: if the run's own pump ever runs again (its context is alive),
+   * the pump cancels the flow there. For a run whose flow can no longer run and cannot be reached:
+   * on workerd, a flow belongs to the request that started it, which may be frozen for good once
+   * its client left, and aborting it from another request throws ("Cannot perform I/O on behalf of
+   * a different request"). Use {@link cancel} wherever the flow can still be stopped. Viewers
+   * waiting for the run are woken and end after the `error` event. Returns false when the run is
+   * not in flight here.
+   *
+   * @example
+   * ```ts
+   * runs.forget(id, "cancelled", "the run was stopped: its client is gone");
+   * ```
+   */
+  forget(id: string, status: RunStatus = "cancelled", message = "the run was stopped"): boolean {
+    const live = this.#live.get(id);
+    if (!live) return false;
+    this.#append(live, { type: "error", data: { message } }, true);
+    this.#finish(live, status);
     return true;
   }
 
