@@ -27,6 +27,15 @@ import {
 import { runtimeInfo, timePerItem } from "./lib.ts";
 
 const FLOWS = 1000;
+/** `--memory`: the memory figures only (printed, not written), e.g. to compare a change. */
+const MEMORY_ONLY = cliArgs().includes("--memory");
+
+/** The command line's arguments, on Node or Deno. */
+function cliArgs(): string[] {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  return g.Deno?.args ?? g.process?.argv?.slice(2) ?? [];
+}
 const CONNECTIONS_PER_FLOW = 8;
 const TOPIC = "the history of zero";
 const TARGET_RATIO = 1.5;
@@ -418,6 +427,7 @@ export async function runFlowBench(log: (line: string) => void = () => {}): Prom
   log(formatMemory("plain actors (zero-LLM)", plain));
   const llm = await measureLlmFlows(FLOWS, floor.streamFloorPerFlowKB);
   log(formatMemory("offline model (openai client)", llm));
+  if (MEMORY_ONLY) return { memoryOnly: true, floor, plain, llm } as unknown as FlowResult;
 
   const fast = createOfflineModel({ tokenDelayMs: 0, firstTokenDelayMs: 0 });
   const cpuLlm = await cpuFigures(() => runResearch(TOPIC, { llm: { fetch: fast.fetch } }));
@@ -485,5 +495,11 @@ async function writeResult(result: FlowResult): Promise<string> {
 }
 
 const result = await runFlowBench((line) => console.log(line));
+if (MEMORY_ONLY) {
+  // deno-lint-ignore no-explicit-any
+  (globalThis as any).process?.exit?.(0);
+  // deno-lint-ignore no-explicit-any
+  (globalThis as any).Deno?.exit?.(0);
+}
 console.log(`${result.runtime.name} ${result.runtime.version}, ${result.date}`);
 console.log(`wrote ${await writeResult(result)}`);
