@@ -279,19 +279,19 @@ export class Network {
     return this;
   }
 
-  /** Opens every connection, starts their pumps and delivers the initial packets. */
+  /**
+   * Wires every connection and delivers the initial packets. A connection's `TransformStream` and
+   * its pump are made when its first packet is sent, so an edge that never carries one costs none.
+   */
   start(): Promise<void> {
     this.#assertNew("start");
     const engine = this.#engine;
     engine.state = "running";
     const slots = new Slots();
-    const pumps: { edge: OutEdge; reader: ReadableStreamDefaultReader<Message> }[] = [];
     for (const info of this.#edges) {
-      const capacity = info.capacity ?? this.#capacity;
-      const stream = openConnection(capacity);
-      engine.open.push(stream);
       const source = this.#nodes.get(info.from)!;
       const target = this.#nodes.get(info.to)!;
+      // Its stream is opened by the first packet (Engine.connect).
       const edge: OutEdge = {
         fromId: info.from,
         fromPort: info.outport,
@@ -299,16 +299,14 @@ export class Network {
         toPort: info.inport,
         fromIndex: slots.take(source, "out", info.outport, info.fromIndex),
         toIndex: slots.take(target, "in", info.inport, info.toIndex),
-        writer: stream.writer,
-        capacity,
+        writer: undefined,
+        capacity: info.capacity ?? this.#capacity,
         seqs: [],
         held: false,
       };
       source.outs.get(info.outport)!.push(edge);
       target.ins.push(edge);
-      pumps.push({ edge, reader: stream.reader });
     }
-    for (const { edge, reader } of pumps) engine.pump(edge, reader);
     engine.emit({ _type: "NetworkStarted", timestamp: Date.now() });
     engine.active += this.#initials.length;
     for (const { node, port, message, index } of this.#initials) {
@@ -597,6 +595,16 @@ class Engine implements Scheduler {
       message,
       timestamp: Date.now(),
     });
+  }
+
+  /** Opens `edge`'s connection (stream and pump) for its first packet; shutdown closes it. */
+  connect(edge: OutEdge): WritableStreamDefaultWriter<Message> | undefined {
+    if (this.state !== "running") return undefined;
+    const stream = openConnection(edge.capacity);
+    this.open.push(stream);
+    edge.writer = stream.writer;
+    this.pump(edge, stream.reader);
+    return stream.writer;
   }
 
   async pump(edge: OutEdge, reader: ReadableStreamDefaultReader<Message>): Promise<void> {

@@ -34,6 +34,11 @@ export interface Scheduler {
   tickFailed(node: NodeRunner, error: unknown, attempt: number): void;
   /** Reports a packet entering a connection, when someone listens. */
   sent(edge: OutEdge, message: Message): void;
+  /**
+   * Opens the edge's connection (its stream and its pump) for its first packet; undefined once the
+   * network has stopped.
+   */
+  connect(edge: OutEdge): WritableStreamDefaultWriter<Message> | undefined;
   /** True when someone listens to events of this type. */
   listens(type: ActorEvent["_type"]): boolean;
   /** Emits an event an actor reported about its tick. */
@@ -50,7 +55,11 @@ export interface OutEdge {
   readonly fromIndex: number | undefined;
   /** The slot on an addressable inport (undefined on the others). */
   readonly toIndex: number | undefined;
-  writer: WritableStreamDefaultWriter<Message>;
+  /**
+   * The connection's writing end, once it carried a packet: a connection's stream is made on its
+   * first packet, so an edge that carries none (a finding not sent yet) costs no stream.
+   */
+  writer: WritableStreamDefaultWriter<Message> | undefined;
   /** Packets the connection holds before a write has to wait for its consumer. */
   readonly capacity: number;
   /** Write-order stamps of the packets written and not yet read by the connection's pump. */
@@ -347,7 +356,8 @@ export class NodeRunner {
         edge.seqs.push(seq);
         if (!edge.held) this.net.track(1);
         if (this.net.tracing) this.net.sent(edge, copy);
-        const written = edge.writer.write(copy);
+        const writer = edge.writer ?? this.net.connect(edge);
+        const written = writer ? writer.write(copy) : Promise.reject(this.net.signal.reason);
         if (edge.seqs.length <= edge.capacity) {
           // The connection has room: it takes the packet without waiting for its consumer, so
           // nothing needs to await this write (that would cost the tick several microtask

@@ -927,6 +927,61 @@ test("a send blocked on a full connection rejects after shutdown", async () => {
   void blocked;
 });
 
+test("a connection first used mid-flow holds its capacity, then blocks; shutdown releases it", async () => {
+  // A connection's stream is made by its first packet: one that stays idle while the flow runs
+  // (a finding not sent yet) must still take exactly `capacity` packets once used, and shutdown
+  // must close it like the others.
+  const net = new Network();
+  const outcome = deferred<unknown>();
+  const late = deferred();
+  let accepted = 0;
+  const heard: number[] = [];
+  net.registerActor("producer", () => ({
+    inports: ["go"],
+    outports: ["early", "late"],
+    async run(ctx: ActorContext) {
+      for (let i = 0; i < 3; i++) await ctx.send({ early: M.integer(i) });
+      await late.promise;
+      try {
+        for (let i = 0; i < 10; i++) {
+          await ctx.send({ late: M.integer(i) });
+          accepted++;
+        }
+        outcome.resolve("all sent");
+      } catch (e) {
+        outcome.resolve(e);
+      }
+    },
+  }));
+  net.registerActor("listener", () => ({
+    inports: ["in"],
+    outports: [],
+    run(ctx: ActorContext) {
+      heard.push(ctx.inputs.in.data as number);
+    },
+  }));
+  net.registerActor("stalled", () => ({
+    inports: ["in"],
+    outports: [],
+    run: () => new Promise(() => {}),
+  }));
+  net.addNode("p", "producer").addNode("l", "listener").addNode("s", "stalled");
+  net.addConnection("p", "early", "l", "in");
+  net.addConnection("p", "late", "s", "in", { capacity: 3 });
+  net.addInitial("p", "go", M.flow());
+  await net.start();
+  await settle();
+  assert.deepEqual(heard, [0, 1, 2]);
+  late.resolve();
+  await settle();
+  // "stalled" holds packet 0 in its tick; the connection holds 1, 2, 3; send 4 waits.
+  assert.equal(accepted, 4);
+  await net.shutdown();
+  const e = await outcome.promise;
+  assert.notEqual(e, "all sent");
+  assert.equal(accepted, 4);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Wiring errors
 
