@@ -144,6 +144,40 @@ export const OFFLINE_MODELS: readonly string[] = ["qwen2.5:3b", "offline"];
 const encoder = new TextEncoder();
 
 /**
+ * What the model reads of a request: a `Request`, or (in-process, the OpenAI client's usual call
+ * with a string body) the fetch arguments themselves, which spares a Request and its body stream.
+ */
+interface RequestLike {
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Headers;
+  readonly signal: AbortSignal;
+  json(): Promise<unknown>;
+}
+
+/** The signal of a request made without one: never aborts. */
+const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
+/** The fetch arguments as a {@link RequestLike}, or undefined when only a Request will do. */
+function requestOf(
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+): RequestLike | undefined {
+  if (input instanceof Request || typeof init?.body !== "string") return undefined;
+  const body = init.body;
+  let headers: Headers | undefined;
+  return {
+    url: String(input),
+    method: (init.method ?? "GET").toUpperCase(),
+    get headers() {
+      return headers ??= new Headers(init.headers);
+    },
+    signal: init.signal ?? NEVER_ABORTED,
+    json: () => Promise.resolve().then(() => JSON.parse(body)),
+  };
+}
+
+/**
  * Creates an offline model.
  *
  * @example
@@ -158,7 +192,7 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
   const stats: OfflineModelStats = { active: 0, started: 0, completed: 0, aborted: 0 };
   let nextId = 0;
 
-  async function serve(req: Request, inProcess: boolean): Promise<Response> {
+  async function serve(req: RequestLike, inProcess: boolean): Promise<Response> {
     const path = new URL(req.url).pathname.replace(/\/+$/, "");
     if (req.method === "GET" && path.endsWith("/models")) return models();
     if (req.method === "POST" && path.endsWith("/chat/completions")) {
@@ -169,10 +203,10 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
 
   let faulted = 0;
 
-  async function chat(req: Request, inProcess: boolean): Promise<Response> {
+  async function chat(req: RequestLike, inProcess: boolean): Promise<Response> {
     let body: ChatRequest;
     try {
-      body = await req.json();
+      body = await req.json() as ChatRequest;
     } catch {
       return errorResponse(400, "the request body is not valid JSON", "invalid_request_error");
     }
@@ -273,15 +307,17 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
       answer = answer.slice(0, limit);
       if (finish === undefined) finish = "length";
     }
-    const tokens: { field: string; text: string }[] = [];
-    if (options.reasoning === "think") {
-      tokens.push({ field: "content", text: "<think>" });
-      for (const t of reasoning) tokens.push({ field: "content", text: t });
-      tokens.push({ field: "content", text: "</think>\n\n" });
-    } else if (options.reasoning) {
-      for (const t of reasoning) tokens.push({ field: options.reasoning, text: t });
-    }
-    for (const t of answer) tokens.push({ field: "content", text: t });
+    // The frames' tokens, by position (not an object each: a live request holds these): the
+    // reasoning first (as `<think>…</think>` content, or in its own field), then the answer.
+    const thinking = options.reasoning === "think"
+      ? ["<think>", ...reasoning, "</think>\n\n"]
+      : options.reasoning
+      ? reasoning
+      : [];
+    const thoughtField = options.reasoning === "think" ? "content" : options.reasoning ?? "";
+    const tokenCount = thinking.length + answer.length;
+    const fieldAt = (i: number) => i < thinking.length ? thoughtField : "content";
+    const textAt = (i: number) => i < thinking.length ? thinking[i] : answer[i - thinking.length];
     const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)
       ?.include_usage === true;
     const chunk = (delta: Record<string, string>, reason: string | null, extra = {}) =>
@@ -318,6 +354,17 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
     let sent = 0;
     let ended = false;
     const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        // A real fetch errors the response body when its request is aborted; in-process the body
+        // does the same, so the reader learns at once. Over HTTP the server tears it down itself.
+        if (inProcess) {
+          life.onAbort = () => {
+            try {
+              controller.error(abortReason(req.signal));
+            } catch { /* already closed */ }
+          };
+        }
+      },
       async pull(controller) {
         // Once the client is gone nothing more is generated; closing releases any late reader.
         const quit = () => life.done && (close(controller), true);
@@ -338,7 +385,7 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
           life.end("completed");
           return;
         }
-        if (sent < tokens.length) {
+        if (sent < tokenCount) {
           const wait = sent === 0
             ? (pacing.firstTokenDelayMs ?? 0) + (f.stallBeforeFirstTokenMs ?? 0)
             : pacing.tokenDelayMs ?? 0;
@@ -348,15 +395,14 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
             await life.sleep(wait);
             if (quit()) return;
           }
-          const token = tokens[sent];
+          const field = fieldAt(sent);
+          const text = textAt(sent);
           const delta: Record<string, string> = sent === 0
-            ? { role: "assistant", [token.field]: token.text }
-            : { [token.field]: token.text };
+            ? { role: "assistant", [field]: text }
+            : { [field]: text };
           sent++;
           controller.enqueue(
-            encoder.encode(
-              f.garbage ? `data: {"id": not json ${token.text}\n\n` : chunk(delta, null),
-            ),
+            encoder.encode(f.garbage ? `data: {"id": not json ${text}\n\n` : chunk(delta, null)),
           );
           return;
         }
@@ -389,14 +435,12 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
         life.end("aborted");
       },
     }, { highWaterMark: 0 });
-    // A real fetch errors the response body when its request is aborted; do the same in-process
-    // so the reader learns at once. Over HTTP the server tears the body down itself.
-    return new Response(inProcess ? abortable(stream, req.signal) : stream, {
+    return new Response(stream, {
       headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
     });
   }
 
-  function lifecycle(role: string, model: string, req: Request) {
+  function lifecycle(role: string, model: string, req: RequestLike) {
     // Hold the request itself until the end, not just its signal: Node 20's Request follows its
     // init.signal through a weak reference, so once the Request is collected an abort of the
     // caller's signal no longer reaches `req.signal` and the request would never be seen to end.
@@ -411,7 +455,9 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
     let wake: (() => void) | undefined;
     const life = {
       done: false,
-      request: req as Request | undefined,
+      request: req as RequestLike | undefined,
+      /** Called once if the request is aborted (the in-process body errors then). */
+      onAbort: undefined as (() => void) | undefined,
       end(kind: "completed" | "aborted") {
         if (life.done) return;
         life.done = true;
@@ -432,7 +478,10 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
         });
       },
     };
-    const onAbort = () => life.end("aborted");
+    const onAbort = () => {
+      life.onAbort?.();
+      life.end("aborted");
+    };
     if (signal.aborted) queueMicrotask(onAbort);
     else signal.addEventListener("abort", onAbort, { once: true });
     options.onRequest?.({ role, model, aborted, ended });
@@ -443,7 +492,7 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
     stats,
     handle: (req) => serve(req, false),
     fetch: async (input, init) => {
-      const req = new Request(input, init);
+      const req = requestOf(input, init) ?? new Request(input, init);
       if (req.signal.aborted) throw abortReason(req.signal);
       return await serve(req, true);
     },
@@ -505,35 +554,4 @@ function usage(prompt: number, completion: number, reasoning: number) {
 
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
-}
-
-/** `body` as a network response body would behave: reads fail once `signal` aborts. */
-function abortable(
-  body: ReadableStream<Uint8Array>,
-  signal: AbortSignal,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (signal.aborted) return controller.error(abortReason(signal));
-      let onAbort!: () => void;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortReason(signal));
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-      try {
-        const { done, value } = await Promise.race([reader.read(), aborted]);
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (err) {
-        controller.error(err);
-        reader.cancel(err).catch(() => {});
-      } finally {
-        signal.removeEventListener("abort", onAbort);
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
 }
