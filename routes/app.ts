@@ -32,6 +32,7 @@ import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { type RunInfo, Runs } from "../src/runs/runs.ts";
 import { researchEvents, researchGraphIssues, researchSummary } from "./run_source.ts";
 import { leadRunResponse, mountRuns, type RunBackend } from "./runs.ts";
+import { reasoningOption } from "./reasoning.ts";
 
 /** How to build the app. */
 export interface AppConfig {
@@ -241,15 +242,22 @@ export function createApp(config: AppConfig): Hono {
   const policy = z.optional(
     z.enum(POLICIES, { error: `policy must be one of: ${POLICIES.join(", ")}` }),
   );
-  const bodySchema = z.object({ topic, model, policy }, {
+  const reasoning = reasoningOption;
+  const bodySchema = z.object({ topic, model, policy, reasoning }, {
     error: "the body must be a JSON object",
   });
   // POST /runs may also name the graph to run (topic still required: it goes into the graph).
-  const runBodySchema = z.object({ topic, model, policy, graph: z.optional(z.unknown()) }, {
+  const runBodySchema = z.object({
+    topic,
+    model,
+    policy,
+    reasoning,
+    graph: z.optional(z.unknown()),
+  }, {
     error: "the body must be a JSON object",
   });
-  const querySchema = z.object({ format });
-  const getQuerySchema = z.object({ topic, model, format, policy });
+  const querySchema = z.object({ format, reasoning });
+  const getQuerySchema = z.object({ topic, model, format, policy, reasoning });
 
   // The requests whose flows are running. Holding the Requests (not just a signal) matters: on
   // Node 20 a Request follows the signal it was made with through a weak reference, so once a
@@ -456,7 +464,14 @@ export function createApp(config: AppConfig): Hono {
 
   const stream = (
     c: Context,
-    input: { topic: string; model?: string; format?: StreamFormat; policy?: Policy },
+    input: {
+      topic: string;
+      model?: string;
+      format?: StreamFormat;
+      policy?: Policy;
+      /** `false`: leave the agents' reasoning out of this response (routes/reasoning.ts). */
+      reasoning?: boolean;
+    },
   ) => {
     const fmt = input.format ?? preferredFormat(c.req.header("accept"));
     // HEAD: the headers a GET would get, and no flow.
@@ -488,6 +503,7 @@ export function createApp(config: AppConfig): Hono {
         stop: config.signal,
         onEnd: ended,
         format: fmt,
+        reasoning: input.reasoning,
         readAhead: config.capacity,
       });
       const run = /^\/runs\/(.+)$/.exec(led.headers.get("content-location") ?? "")?.[1];
@@ -508,6 +524,8 @@ export function createApp(config: AppConfig): Hono {
       timeoutMs: config.timeoutMs,
       capacity: config.capacity,
       policy: input.policy ?? config.policy,
+      // Nobody else sees this flow: without reasoning the agents need not send it at all.
+      reasoning: input.reasoning,
       ...errorViews,
       limits,
       instrument: instrument && ((net) => instrument(net, { waitUntil: waitUntilOf(c) })),
@@ -558,7 +576,13 @@ export function createApp(config: AppConfig): Hono {
     (c) => {
       const input = (c.req as unknown as { valid(t: "json"): z.output<typeof bodySchema> })
         .valid("json");
-      return stream(c, { ...input, format: c.req.valid("query").format });
+      const query = c.req.valid("query");
+      // The body's `reasoning` wins over the query's.
+      return stream(c, {
+        ...input,
+        format: query.format,
+        reasoning: input.reasoning ?? query.reasoning,
+      });
     },
   );
 
@@ -578,8 +602,8 @@ export function createApp(config: AppConfig): Hono {
       const { issues } = result;
       return bad(c, `invalid request: ${issues.map((i) => i.message).join("; ")}`, issues);
     }
-    const { topic, model, policy } = result.value;
-    return stream(c, { topic, model, policy, format: "ui" });
+    const { topic, model, policy, reasoning } = result.value;
+    return stream(c, { topic, model, policy, reasoning, format: "ui" });
   });
 
   mountRuns(app, {

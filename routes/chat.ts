@@ -8,6 +8,7 @@
  */
 import * as z from "zod/mini";
 import { check } from "../src/schema.ts";
+import { reasoningOption } from "./reasoning.ts";
 
 /** What `POST /chat` researches, read from a chat request. */
 export interface ChatRequest {
@@ -18,6 +19,8 @@ export interface ChatRequest {
   /** Extra body fields (`useChat`'s `body` option), as on `POST /research`. */
   model?: string;
   policy?: "fail-fast" | "continue";
+  /** `false`: no reasoning parts in the answer (routes/reasoning.ts). */
+  reasoning?: boolean;
 }
 
 /** One problem with a request, as a 400's `issues` lists it. */
@@ -56,6 +59,7 @@ const body = z.looseObject({
     ),
   ),
   policy: z.optional(z.enum(POLICIES, { error: `policy must be one of: ${POLICIES.join(", ")}` })),
+  reasoning: reasoningOption,
 });
 
 /**
@@ -81,7 +85,7 @@ export function parseChatRequest(
       issues: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
     };
   }
-  const { id, messages, model, policy } = parsed.data;
+  const { id, messages, model, policy, reasoning } = parsed.data;
   const index = messages.findLastIndex((m) => m.role === "user");
   if (index < 0) {
     return { ok: false, issues: [{ path: "messages", message: "there is no user message" }] };
@@ -108,6 +112,7 @@ export function parseChatRequest(
       topic,
       ...(model === undefined ? {} : { model }),
       ...(policy === undefined ? {} : { policy }),
+      ...(reasoning === undefined ? {} : { reasoning }),
     },
   };
 }

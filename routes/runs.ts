@@ -5,7 +5,8 @@
  *   first event; `?detach=1` → 201 `{ id, events }` at once.
  * - `GET /runs/{id}/events` → SSE: the log, then live; resumes after `Last-Event-ID` or `?after=N`;
  *   `: keep-alive` every 15 s; 204 for an unknown or expired run. `?format=ui`: the AI SDK's UI
- *   message stream instead, always from the start (routes/ui_stream.ts).
+ *   message stream instead, always from the start (routes/ui_stream.ts). `?reasoning=false` (and
+ *   `reasoning: false` in a `POST /runs` body): the stream leaves the reasoning out.
  * - `GET /runs/{id}`, `GET /runs`, `POST /runs/{id}/cancel`, `POST /runs/{id}/token`.
  *
  * Where the runs live is a {@link RunBackend}: a {@link Runs} in this process (Node, Deno, and
@@ -21,6 +22,7 @@ import { DEFAULT_CAPACITY } from "../src/connection.ts";
 import { bearerAuth } from "./auth.ts";
 import { checkRunToken, signRunToken } from "./run_token.ts";
 import { runEventsToUi, uiHeaders } from "./ui_stream.ts";
+import { reasoningQuery, withoutReasoning } from "./reasoning.ts";
 
 /** What `POST /runs` starts (validated with the same rules as `POST /research`). */
 export interface RunInput {
@@ -29,6 +31,11 @@ export interface RunInput {
   policy?: "fail-fast" | "continue";
   /** The graph to run (`POST /runs` only; default: the research graph). */
   graph?: unknown;
+  /**
+   * `false`: the response to this request leaves the reasoning out (routes/reasoning.ts). Not
+   * part of the run: its log keeps the reasoning for other viewers.
+   */
+  reasoning?: boolean;
 }
 
 /** Where runs are executed and stored. */
@@ -186,6 +193,8 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
   for (const check of options.validateBody) app.post("/runs", check);
   app.post("/runs", async (c) => {
     const input = (c.req as unknown as { valid(t: "json"): RunInput }).valid("json");
+    const queried = reasoningQuery(c.req.query("reasoning"));
+    if (typeof queried === "object") return problem(c, 400, queried.error);
     const detach = /^(1|true|yes)$/i.test(c.req.query("detach") ?? "");
     if (input.graph !== undefined && options.checkGraph) {
       const issues = options.checkGraph(input.graph)
@@ -233,7 +242,8 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
       keepAliveMs,
       coalesce: true,
     })!;
-    return new Response(guard(runEventsToSse(viewer)), {
+    const shown = (input.reasoning ?? queried) === false ? withoutReasoning(viewer) : viewer;
+    return new Response(guard(runEventsToSse(shown)), {
       status: 201,
       headers: { ...SSE_HEADERS, Location: location },
     });
@@ -262,6 +272,8 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
       ? 0
       : resumeAfter(c.req.header("last-event-id"), c.req.query("after"));
     if (typeof after === "string") return problem(c, 400, after);
+    const reasoning = reasoningQuery(c.req.query("reasoning"));
+    if (typeof reasoning === "object") return problem(c, 400, reasoning.error);
     if (backend.kind === "forward") return await backend.forward(id, c.req.raw);
     const last = backend.runs.lastSeq(id);
     // 204 tells EventSource to stop reconnecting: the run is unknown or has expired.
@@ -275,10 +287,11 @@ export function mountRuns(app: Hono, options: RunRoutesOptions): void {
       coalesce: true,
     });
     if (!viewer) return c.body(null, 204);
+    const shown = reasoning === false ? withoutReasoning(viewer) : viewer;
     if (format === "ui") {
-      return new Response(guard(runEventsToUi(viewer, id)), { headers: uiHeaders() });
+      return new Response(guard(runEventsToUi(shown, id)), { headers: uiHeaders() });
     }
-    return new Response(guard(runEventsToSse(viewer)), { headers: SSE_HEADERS });
+    return new Response(guard(runEventsToSse(shown)), { headers: SSE_HEADERS });
   });
 
   app.get("/runs/:id", async (c) => {
@@ -334,6 +347,8 @@ export function leadRunResponse(
     onEnd?: () => void;
     /** `ui`: answer with the AI SDK's UI message stream (the message id is the run id). */
     format?: "sse" | "ui";
+    /** `false`: this response leaves the reasoning out (the run's log keeps it). */
+    reasoning?: boolean;
     /**
      * Events the flow may get ahead of its client (default 64, a connection's capacity): what
      * is ready when the client's connection takes more goes out in one write.
@@ -362,12 +377,13 @@ export function leadRunResponse(
     stop?.removeEventListener("abort", onStop);
     options.onEnd?.();
   });
-  const viewer = runs.watch(id, 0, {
+  const watched = runs.watch(id, 0, {
     lead: true,
     batch: 64,
     coalesce: true,
     signal: c.req.raw.signal,
   })!;
+  const viewer = options.reasoning === false ? withoutReasoning(watched) : watched;
   if (options.format === "ui") {
     return new Response(runEventsToUi(viewer, id), {
       headers: uiHeaders({ "Content-Location": `/runs/${id}` }),
