@@ -5,6 +5,7 @@
  * @module
  */
 import { parseArgs as parse } from "node:util";
+import { splitCredentials } from "../src/llm/config.ts";
 
 /** What the command line asked for. */
 export interface CliArgs {
@@ -105,7 +106,8 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     try {
       new URL(args.baseURL);
     } catch {
-      throw new Error(`--base-url: "${args.baseURL}" is not a URL`);
+      // Not a URL, but it may still hold a password: shown without anything before an `@`.
+      throw new Error(`--base-url: "${splitCredentials(args.baseURL).baseURL}" is not a URL`);
     }
   }
   return args;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { splitCredentials } from "../src/llm/config.ts";
 
 /** What the server knows that nobody else may see. */
 export interface Secrets {
@@ -78,6 +79,8 @@ export function createScrubber(secrets: Secrets): Scrubber {
     add(parsed.username || undefined);
     add(parsed.password || undefined);
     if (parsed.username && parsed.password) add(`${parsed.username}:${parsed.password}`);
+    // As the LLM layer sends them: `Authorization: Basic <base64>` (src/llm/config.ts).
+    add(splitCredentials(url).basicAuth?.slice("Basic ".length));
     for (const [name, value] of parsed.searchParams) if (SECRET_PARAM.test(name)) add(value);
     // The raw text of secret parameters as written (before URL normalisation).
     for (const raw of rawSecretParams(url)) add(raw);

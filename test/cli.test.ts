@@ -118,6 +118,43 @@ test("the CLI fails clearly, without the key, when the chosen model server is do
   assert.ok(!(stderr + stdout).includes("sk-SENTINEL-cli-999"));
 }, { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 });
 
+test(
+  "a base URL with a user and password: basic auth, and the password never printed",
+  async () => {
+    // A proxy in front of the model that wants basic auth, echoing what it got when it refuses.
+    const model = createOfflineModel();
+    const password = "cli-Pa55-w0rd-Qx";
+    const wanted = `Basic ${btoa(`alice:${password}`)}`;
+    const seen: (string | null)[] = [];
+    const served = await serve(async (req) => {
+      seen.push(req.headers.get("authorization"));
+      if (req.headers.get("authorization") === wanted) return await model.handle(req);
+      const got = req.headers.get("authorization");
+      return Response.json({ error: { message: `refused: ${got}` } }, { status: 401 });
+    });
+    try {
+      const host = new URL(served.url).host;
+      const ok = await cli(["--base-url", `http://alice:${password}@${host}/v1`, "zero"]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /\[answer\] /);
+      assert.ok(seen.length >= 4 && seen.every((h) => h === wanted));
+      const wrong = "cli-Wr0ng-pass-Zz";
+      const bad = await cli(["--base-url", `http://alice:${wrong}@${host}/v1`, "zero"]);
+      assert.equal(bad.code, 1);
+      assert.match(
+        bad.stderr,
+        new RegExp(`http://${host.replace(/\./g, "\\.")}/v1 refused the user and password`),
+      );
+      for (const secret of [password, wrong, btoa(`alice:${wrong}`), "alice:"]) {
+        assert.ok(!(bad.stderr + bad.stdout + ok.stderr + ok.stdout).includes(secret), secret);
+      }
+    } finally {
+      await served.close();
+    }
+  },
+  { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 },
+);
+
 test("Ctrl-C stops the flow and every model request at once", async () => {
   const offline = createOfflineModel({ tokenDelayMs: 30 });
   const served = await serve(offline.handle);
@@ -159,6 +196,11 @@ test("argument parsing: flags, values, topic words", () => {
   assert.equal(a.json, true);
   assert.throws(() => parseArgs(["--model"]), /--model needs a value/);
   assert.throws(() => parseArgs(["--base-url", "nope"]), /not a URL/);
+  // A URL that does not parse still never shows its password.
+  assert.throws(
+    () => parseArgs(["--base-url", "http://me:hunter2-pw@[bad/v1"]),
+    (e: Error) => /^--base-url: "http:\/\/\[bad\/v1" is not a URL$/.test(e.message),
+  );
   assert.throws(() => parseArgs(["--port", "99999"]), /--port/);
   // node:util's own wording is reworded into one line that points at --help.
   assert.throws(

@@ -370,13 +370,15 @@ test("the scrubber hides the key, the token, URL credentials and secret query pa
 });
 
 /**
- * A model server that echoes everything it was sent (URL with credentials, Authorization header)
- * in a 500 for one role: the worst case for what an upstream's own words can carry.
+ * A model server that echoes everything it was sent (URL, Authorization header) in a 500 for one
+ * role: the worst case for what an upstream's own words can carry. `urls`: every URL requested.
  */
 function echoingModel() {
   const offline = createOfflineModel();
+  const urls: string[] = [];
   const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    urls.push(url);
     const body = typeof init?.body === "string" ? init.body : "";
     if (body.includes("statistician")) {
       const auth = new Headers(init?.headers).get("authorization");
@@ -385,10 +387,9 @@ function echoingModel() {
         { status: 500 },
       );
     }
-    // The offline model cannot parse a URL with credentials in every runtime: strip them.
-    return await offline.fetch(url.replace(/\/\/[^@/]*@/, "//").replace(/\?[^/]*\//, "/"), init);
+    return await offline.fetch(url.replace(/\?[^/]*\//, "/"), init);
   };
-  return { offline, fetch };
+  return { offline, fetch, urls };
 }
 
 const SECRET_URL = "http://svc-user:Pw-0f-Secret@model.internal.test/v1";
@@ -396,7 +397,7 @@ const TOKEN = "reflow-token-0d9c8b7a";
 
 test("no configured secret reaches a client through an upstream that echoes them all", async () => {
   for (const verboseErrors of [false, true]) {
-    const { fetch } = echoingModel();
+    const { fetch, urls } = echoingModel();
     const logged: string[] = [];
     const app = createApp({
       llm: { baseURL: SECRET_URL, apiKey: SENTINEL_KEY, fetch, maxRetries: 0 },
@@ -425,14 +426,16 @@ test("no configured secret reaches a client through an upstream that echoes them
       assert.ok(!logged.join("\n").includes(secret), `${secret} in the server log`);
     }
     assert.match(shown[0], /event: error/);
+    // The URL's credentials never travel in a URL (src/llm/config.ts: basic auth, or the key wins).
+    assert.ok(urls.length > 0 && urls.every((u) => !u.includes("@")), urls.join(" "));
     if (verboseErrors) {
       // The operator asked for detail: the host is shown, its credentials are not.
-      assert.match(shown[0], /\*\*\*@model\.internal\.test/);
+      assert.match(shown[0], /upstream failed for http:\/\/model\.internal\.test\/v1/);
     } else {
       assert.ok(!shown[0].includes("model.internal.test"), "no upstream host without verbose");
       assert.ok(!shown[0].includes("upstream failed"), "no upstream words without verbose");
     }
-    assert.match(logged.join("\n"), /upstream failed for http:\/\/\*\*\*@model\.internal\.test/);
+    assert.match(logged.join("\n"), /upstream failed for http:\/\/model\.internal\.test\/v1/);
   }
 });
 

@@ -69,14 +69,14 @@ const withGlobalFetch = new Map<string, OpenAI>();
  * ```
  */
 export function openAIClient(
-  options: { baseURL: string; apiKey: string; fetch?: typeof fetch },
+  options: { baseURL: string; apiKey: string; fetch?: typeof fetch; basicAuth?: string },
 ): OpenAI {
   let clients = options.fetch ? byFetch.get(options.fetch) : withGlobalFetch;
   if (!clients) {
     clients = new Map();
     byFetch.set(options.fetch!, clients);
   }
-  const key = `${options.baseURL}\u0000${options.apiKey}`;
+  const key = `${options.baseURL}\u0000${options.apiKey}\u0000${options.basicAuth ?? ""}`;
   let client = clients.get(key);
   if (client) return client;
   client = new OpenAI({
@@ -88,6 +88,8 @@ export function openAIClient(
     project: null,
     webhookSecret: null,
     maxRetries: 0,
+    // A base URL's user and password (src/llm/config.ts): they replace the bearer key.
+    ...(options.basicAuth ? { defaultHeaders: { Authorization: options.basicAuth } } : {}),
     // Malformed streams become an LlmError; the SDK would also print them to the console.
     logLevel: "off",
     fetch: keepingErrorBodies(options.fetch),

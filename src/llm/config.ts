@@ -9,9 +9,16 @@ import type { ServerKind } from "./servers.ts";
 
 /** Where and how to reach an OpenAI-compatible chat-completions endpoint. */
 export interface LlmConfig {
-  /** Base URL of the API, including `/v1`. Default `http://localhost:11434/v1` (Ollama). */
+  /**
+   * Base URL of the API, including `/v1`. Default `http://localhost:11434/v1` (Ollama). A user and
+   * password in it (`http://user:password@host/v1`, a proxy's basic auth) are sent as
+   * `Authorization: Basic …` when no `apiKey` is set, and never shown (see {@link splitCredentials}).
+   */
   baseURL?: string;
-  /** Sent as `Authorization: Bearer …`. Default `ollama` (Ollama ignores it). */
+  /**
+   * Sent as `Authorization: Bearer …`. Default `ollama` (Ollama ignores it). When set, it wins
+   * over a user and password in `baseURL`, which are then not sent.
+   */
   apiKey?: string;
   /** Default `qwen2.5:3b`. */
   model?: string;
@@ -58,10 +65,14 @@ export interface LlmConfig {
   client?: OpenAI;
 }
 
-/** {@link LlmConfig} with every default filled in. */
+/**
+ * {@link LlmConfig} with every default filled in; `baseURL` without credentials, and the
+ * `Authorization` header they make (`basicAuth`) when no `apiKey` was given.
+ */
 export type ResolvedLlmConfig =
   & Required<Omit<LlmConfig, "fetch" | "client" | "server">>
-  & Pick<LlmConfig, "fetch" | "client" | "server">;
+  & Pick<LlmConfig, "fetch" | "client" | "server">
+  & { basicAuth?: string };
 
 /** The defaults: a local Ollama serving `qwen2.5:3b`. */
 export const DEFAULT_LLM_CONFIG: Readonly<
@@ -96,8 +107,10 @@ export const DEFAULT_LLM_CONFIG: Readonly<
 export function resolveLlmConfig(partial: LlmConfig = {}): ResolvedLlmConfig {
   const pick = <K extends keyof typeof DEFAULT_LLM_CONFIG>(key: K) =>
     partial[key] ?? DEFAULT_LLM_CONFIG[key];
+  const { baseURL, basicAuth } = splitCredentials(pick("baseURL").replace(/\/+$/, ""));
   return {
-    baseURL: pick("baseURL").replace(/\/+$/, ""),
+    baseURL,
+    ...(basicAuth !== undefined && partial.apiKey === undefined ? { basicAuth } : {}),
     apiKey: pick("apiKey"),
     model: pick("model"),
     temperature: pick("temperature"),
@@ -114,4 +127,43 @@ export function resolveLlmConfig(partial: LlmConfig = {}): ResolvedLlmConfig {
     client: partial.client,
     server: partial.server,
   };
+}
+
+/**
+ * Takes the user and password out of a base URL (`http://user:password@host/v1`, as proxies in
+ * front of LiteLLM or Ollama are often written): `fetch` refuses a URL that carries credentials,
+ * and a URL printed in an error or a log must not show them. Returns the URL without them and the
+ * `Authorization: Basic …` value they make (RFC 7617: base64 of the UTF-8 `user:password`, both
+ * percent-decoded). A text that does not parse as a URL loses anything that looks like
+ * credentials (`//…@`) all the same.
+ *
+ * @example
+ * ```ts
+ * splitCredentials("http://me:s%40cret@proxy.test/v1");
+ * // { baseURL: "http://proxy.test/v1", basicAuth: "Basic bWU6c0BjcmV0" }
+ * ```
+ */
+export function splitCredentials(baseURL: string): { baseURL: string; basicAuth?: string } {
+  const userinfo = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i.exec(baseURL);
+  if (!userinfo) return { baseURL };
+  const bare = userinfo[1] + baseURL.slice(userinfo[0].length);
+  let url: URL;
+  try {
+    url = new URL(baseURL);
+  } catch {
+    return { baseURL: bare };
+  }
+  const decode = (text: string) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  };
+  const pair = `${decode(url.username)}:${decode(url.password)}`;
+  if (pair === ":") return { baseURL: bare };
+  const bytes = new TextEncoder().encode(pair);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return { baseURL: bare, basicAuth: `Basic ${btoa(binary)}` };
 }

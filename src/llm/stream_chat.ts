@@ -688,9 +688,10 @@ function tooLong(error: LlmError, config: ResolvedLlmConfig): LlmError {
  */
 const MASKED_KEY = /[\w-]*\*{4,}[\w-]*/g;
 
-/** The server's words without the key, whole or masked. */
+/** The server's words without the key, whole or masked, nor the basic credentials sent. */
 function unkeyed(text: string, config: ResolvedLlmConfig): string {
-  return scrubSecret(text, config.apiKey).replace(MASKED_KEY, "[redacted]");
+  const basic = config.basicAuth?.slice("Basic ".length);
+  return scrubSecret(scrubSecret(text, config.apiKey), basic).replace(MASKED_KEY, "[redacted]");
 }
 
 /** The upstream's own words, without the key, shortened to something a log line can carry. */
@@ -773,8 +774,12 @@ function classified(config: ResolvedLlmConfig, server: ServerKind, r: Refusal): 
       `(${said}); ${hint}`;
   } else if (status === 401 || status === 403) {
     code = "unauthorized";
-    hint = unauthorizedHint(server);
-    message = `${at}${name} refused the API key for model ${config.model} (${said}); ${hint}`;
+    // The base URL's user and password were sent instead of a key (src/llm/config.ts).
+    const what = config.basicAuth ? "the user and password of the base URL" : "the API key";
+    hint = config.basicAuth
+      ? "check the user and password in the base URL (sent as basic auth)"
+      : unauthorizedHint(server);
+    message = `${at}${name} refused ${what} for model ${config.model} (${said}); ${hint}`;
   } else if (
     status === 404 ||
     (status !== undefined && status < 500 && /no models? loaded|DeploymentNotFound/i.test(both)) ||
