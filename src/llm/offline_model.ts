@@ -142,6 +142,8 @@ export const REALISTIC_PACING: Readonly<OfflinePacing> = Object.freeze({
 export const OFFLINE_MODELS: readonly string[] = ["qwen2.5:3b", "offline"];
 
 const encoder = new TextEncoder();
+/** One token of a reply, as offlineTokens cuts them, from `lastIndex` on. */
+const NEXT_TOKEN = /\s*\S+|\s+/y;
 
 /**
  * What the model reads of a request: a `Request`, or (in-process, the OpenAI client's usual call
@@ -164,17 +166,30 @@ function requestOf(
   init: RequestInit | undefined,
 ): RequestLike | undefined {
   if (input instanceof Request || typeof init?.body !== "string") return undefined;
-  const body = init.body;
-  let headers: Headers | undefined;
-  return {
-    url: String(input),
-    method: (init.method ?? "GET").toUpperCase(),
-    get headers() {
-      return headers ??= new Headers(init.headers);
-    },
-    signal: init.signal ?? NEVER_ABORTED,
-    json: () => Promise.resolve().then(() => JSON.parse(body)),
-  };
+  return new InProcessRequest(String(input), init, init.body);
+}
+
+/** A request made in-process with a string body: what the model reads of it, nothing more. */
+class InProcessRequest implements RequestLike {
+  readonly url: string;
+  readonly method: string;
+  readonly signal: AbortSignal;
+  #init: RequestInit;
+  #body: string;
+  #headers: Headers | undefined;
+  constructor(url: string, init: RequestInit, body: string) {
+    this.url = url;
+    this.method = (init.method ?? "GET").toUpperCase();
+    this.signal = init.signal ?? NEVER_ABORTED;
+    this.#init = init;
+    this.#body = body;
+  }
+  get headers(): Headers {
+    return this.#headers ??= new Headers(this.#init.headers);
+  }
+  json(): Promise<unknown> {
+    return Promise.resolve(this.#body).then(JSON.parse);
+  }
 }
 
 /**
@@ -295,7 +310,9 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
 
     // What goes out, one frame per pull: reasoning tokens, then the answer's tokens (cut at
     // max_tokens or stopAfterTokens), then the finish, the usage and [DONE].
-    let answer = f.empty ? [] : offlineTokens(text);
+    // The answer's tokens are cut from `text` as they go out (a live request holds the text,
+    // not an array of its tokens); here only counted.
+    let answerCount = f.empty ? 0 : offlineTokens(text).length;
     let finish = f.finishReason;
     const limit = Math.min(
       f.stopAfterTokens ?? Infinity,
@@ -303,8 +320,8 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
         ? Math.max(0, body.max_tokens - reasoning.length)
         : Infinity,
     );
-    if (answer.length > limit) {
-      answer = answer.slice(0, limit);
+    if (answerCount > limit) {
+      answerCount = limit;
       if (finish === undefined) finish = "length";
     }
     // The frames' tokens, by position (not an object each: a live request holds these): the
@@ -315,42 +332,13 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
       ? reasoning
       : [];
     const thoughtField = options.reasoning === "think" ? "content" : options.reasoning ?? "";
-    const tokenCount = thinking.length + answer.length;
-    const fieldAt = (i: number) => i < thinking.length ? thoughtField : "content";
-    const textAt = (i: number) => i < thinking.length ? thinking[i] : answer[i - thinking.length];
+    const tokenCount = thinking.length + answerCount;
+    /** Where the next answer token starts in `text`. */
+    let cut = 0;
     const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)
       ?.include_usage === true;
-    const chunk = (delta: Record<string, string>, reason: string | null, extra = {}) =>
-      `data: ${
-        JSON.stringify({
-          id,
-          object: "chat.completion.chunk",
-          created,
-          model,
-          system_fingerprint: "offline",
-          choices: [{ index: 0, delta, finish_reason: reason }],
-          ...extra,
-        })
-      }\n\n`;
-    const errorFrame = (): string => {
-      // llama.cpp's own shape for its most common failure (server-common.cpp,
-      // format_error_response with ERROR_TYPE_EXCEED_CONTEXT_SIZE).
-      const error = {
-        code: f.error?.code ?? 400,
-        message: errorMessage,
-        type: f.error?.type ?? "exceed_context_size_error",
-      };
-      switch (f.errorShape) {
-        case "error-line":
-          return `error: ${JSON.stringify(error)}\n\ndata: [DONE]\n\n`;
-        case "event-error":
-          return `event: error\ndata: ${JSON.stringify({ message: errorMessage })}\n\n`;
-        case "raw-json":
-          return `${JSON.stringify({ error })}\n`;
-        default:
-          return `data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`;
-      }
-    };
+    // No closure per request for the frames (a live request holds every closure it made).
+    const head = { id, created, model };
     let sent = 0;
     let ended = false;
     const stream = new ReadableStream<Uint8Array>({
@@ -380,7 +368,7 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
           return;
         }
         if (f.errorShape && sent === (f.errorAfterTokens ?? 0)) {
-          controller.enqueue(encoder.encode(errorFrame()));
+          controller.enqueue(encoder.encode(errorFrame(f, errorMessage)));
           controller.close();
           life.end("completed");
           return;
@@ -395,20 +383,29 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
             await life.sleep(wait);
             if (quit()) return;
           }
-          const field = fieldAt(sent);
-          const text = textAt(sent);
+          const thought = sent < thinking.length;
+          const field = thought ? thoughtField : "content";
+          let token: string;
+          if (thought) token = thinking[sent];
+          else {
+            NEXT_TOKEN.lastIndex = cut;
+            token = NEXT_TOKEN.exec(text)![0];
+            cut = NEXT_TOKEN.lastIndex;
+          }
           const delta: Record<string, string> = sent === 0
-            ? { role: "assistant", [field]: text }
-            : { [field]: text };
+            ? { role: "assistant", [field]: token }
+            : { [field]: token };
           sent++;
           controller.enqueue(
-            encoder.encode(f.garbage ? `data: {"id": not json ${text}\n\n` : chunk(delta, null)),
+            encoder.encode(
+              f.garbage ? `data: {"id": not json ${token}\n\n` : chunkFrame(head, delta, null),
+            ),
           );
           return;
         }
         let tail = "";
-        if (sent === 0) tail += chunk({ role: "assistant", content: "" }, null);
-        if (finish !== null) tail += chunk({}, finish ?? "stop");
+        if (sent === 0) tail += chunkFrame(head, { role: "assistant", content: "" }, null);
+        if (finish !== null) tail += chunkFrame(head, {}, finish ?? "stop");
         if (includeUsage) {
           tail += `data: ${
             JSON.stringify({
@@ -447,10 +444,12 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
     const signal = req.signal;
     stats.started++;
     stats.active++;
-    let resolveAborted!: () => void;
-    let resolveEnded!: () => void;
-    const aborted = new Promise<void>((r) => (resolveAborted = r));
-    const ended = new Promise<void>((r) => (resolveEnded = r));
+    // Promises for the onRequest hook only (none to hold when nobody asked).
+    let resolveAborted: (() => void) | undefined;
+    let resolveEnded: (() => void) | undefined;
+    const watch = options.onRequest;
+    const aborted = watch && new Promise<void>((r) => (resolveAborted = r));
+    const ended = watch && new Promise<void>((r) => (resolveEnded = r));
     let timer: ReturnType<typeof setTimeout> | undefined;
     let wake: (() => void) | undefined;
     const life = {
@@ -467,8 +466,8 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
         signal.removeEventListener("abort", onAbort);
         stats.active--;
         stats[kind]++;
-        if (kind === "aborted") resolveAborted();
-        resolveEnded();
+        if (kind === "aborted") resolveAborted?.();
+        resolveEnded?.();
       },
       /** Waits `ms` (forever for Infinity) or until the request ends, whichever is first. */
       sleep(ms: number): Promise<void> {
@@ -484,7 +483,7 @@ export function createOfflineModel(options: OfflineModelOptions = {}): OfflineMo
     };
     if (signal.aborted) queueMicrotask(onAbort);
     else signal.addEventListener("abort", onAbort, { once: true });
-    options.onRequest?.({ role, model, aborted, ended });
+    watch?.({ role, model, aborted: aborted!, ended: ended! });
     return life;
   }
 
@@ -517,6 +516,45 @@ function textOf(message: ChatMessage | undefined): string {
   if (typeof content === "string") return content;
   if (Array.isArray(content)) return content.map((part) => part?.text ?? "").join("");
   return "";
+}
+
+/** One `chat.completion.chunk` frame. */
+function chunkFrame(
+  head: { id: string; created: number; model: string },
+  delta: Record<string, string>,
+  reason: string | null,
+): string {
+  return `data: ${
+    JSON.stringify({
+      id: head.id,
+      object: "chat.completion.chunk",
+      created: head.created,
+      model: head.model,
+      system_fingerprint: "offline",
+      choices: [{ index: 0, delta, finish_reason: reason }],
+    })
+  }\n\n`;
+}
+
+/** The in-stream error frame of a fault, in the shape `f.errorShape` names. */
+function errorFrame(f: OfflineFault, errorMessage: string): string {
+  // llama.cpp's own shape for its most common failure (server-common.cpp,
+  // format_error_response with ERROR_TYPE_EXCEED_CONTEXT_SIZE).
+  const error = {
+    code: f.error?.code ?? 400,
+    message: errorMessage,
+    type: f.error?.type ?? "exceed_context_size_error",
+  };
+  switch (f.errorShape) {
+    case "error-line":
+      return `error: ${JSON.stringify(error)}\n\ndata: [DONE]\n\n`;
+    case "event-error":
+      return `event: error\ndata: ${JSON.stringify({ message: errorMessage })}\n\n`;
+    case "raw-json":
+      return `${JSON.stringify({ error })}\n`;
+    default:
+      return `data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`;
+  }
 }
 
 function close(controller: ReadableStreamDefaultController<Uint8Array>): void {
