@@ -157,8 +157,11 @@ interface RequestLike {
   json(): Promise<unknown>;
 }
 
-/** The signal of a request made without one: never aborts. */
-const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+/**
+ * The signal of a request made without one: never aborts. Made on first use: workerd forbids an
+ * AbortController in a module's global scope (the Worker would not start).
+ */
+let neverAborted: AbortSignal | undefined;
 
 /** The fetch arguments as a {@link RequestLike}, or undefined when only a Request will do. */
 function requestOf(
@@ -180,7 +183,7 @@ class InProcessRequest implements RequestLike {
   constructor(url: string, init: RequestInit, body: string) {
     this.url = url;
     this.method = (init.method ?? "GET").toUpperCase();
-    this.signal = init.signal ?? NEVER_ABORTED;
+    this.signal = init.signal ?? (neverAborted ??= new AbortController().signal);
     this.#init = init;
     this.#body = body;
   }
