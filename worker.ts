@@ -206,8 +206,8 @@ export function durableObjectSqlDriver(storage: DurableObjectStorageLike): SqlDr
 
 /**
  * One run per object (wrangler.toml: `RUNS`, a SQLite-backed class). The Worker routes every
- * request about run {id} here; the flow executes here and its log is this object's SQLite, so
- * viewers anywhere reach the same run. While the flow runs, an alarm handler waits for it: an
+ * request about run {id} here (`POST /runs`, and `/research` as a run its client leads); the flow
+ * executes here and its log is this object's SQLite, so viewers anywhere reach the same run. While the flow runs, an alarm handler waits for it: an
  * object busy with an event is not evicted, even with no client connected. An object that was
  * evicted or restarted mid-run anyway finds its run still `running` in storage when it starts
  * again, and marks it `interrupted` with an `error` event. A finished run's object deletes its
@@ -218,10 +218,13 @@ export class RunObject {
   readonly #runs: ReturnType<typeof researchRuns>;
   readonly #app: Hono;
   readonly #index?: DurableObjectNamespaceLike;
+  readonly #silentFlowMs: number;
 
   constructor(state: DurableObjectStateLike, env: Env) {
     this.#state = state;
     this.#index = env.RUN_INDEX;
+    const config = configFor(env);
+    this.#silentFlowMs = config.silentFlowMs ?? SILENT_FLOW_MS;
     this.#runs = researchRuns({
       store: new SqlRunStore(durableObjectSqlDriver(state.storage), "durable-object"),
     });
@@ -230,7 +233,7 @@ export class RunObject {
     });
     // No auth here: only the Worker reaches this object, and it has checked the request.
     this.#app = createApp({
-      ...configFor(env),
+      ...config,
       token: undefined,
       runIdFromHeader: true,
       runs: this.#runs,
@@ -239,10 +242,12 @@ export class RunObject {
 
   async fetch(request: Request): Promise<Response> {
     const response = await this.#app.fetch(request);
-    if (
-      request.method === "POST" && new URL(request.url).pathname === "/runs" &&
-      response.status === 201
-    ) {
+    const path = new URL(request.url).pathname;
+    // A run started here: by POST /runs, or by POST /research (a run led by its one client).
+    const started = request.method === "POST" &&
+      ((path === "/runs" && response.status === 201) ||
+        (path === "/research" && response.ok && response.headers.has("content-location")));
+    if (started) {
       await this.#state.storage.setAlarm(Date.now());
       const id = request.headers.get("x-reflow-run-id");
       if (id) await this.#tellIndex(id);
@@ -259,13 +264,27 @@ export class RunObject {
     ).then((r) => r.body?.cancel(), () => {});
   }
 
-  /** Holds the object while its run is in flight; afterwards, deletes it once it has expired. */
+  /**
+   * Holds the object while its run is in flight; afterwards, deletes it once it has expired. While
+   * the run is in flight it looks at it every `silentFlowMs`: a run whose request workerd froze (its
+   * client left before the body flowed) never ends by itself, and a request to the app (this
+   * look) is what lets the app count such a flow as gone and finish its record.
+   */
   async alarm(): Promise<void> {
     const run = this.#runs.list(1)[0];
     if (!run) return await this.#state.storage.deleteAll();
     if (run.status === "running") {
-      await this.#runs.ended(run.id);
-      await this.#tellIndex(run.id);
+      for (;;) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const over = await Promise.race([
+          this.#runs.ended(run.id).then(() => true),
+          new Promise<false>((r) => (timer = setTimeout(() => r(false), this.#silentFlowMs))),
+        ]);
+        clearTimeout(timer);
+        if (over) break;
+        const look = await this.#app.fetch(new Request("https://run-object/healthz"));
+        await look.body?.cancel();
+      }
     }
     const finished = this.#runs.info(run.id)?.finishedAt ?? Date.now();
     const expiresAt = finished + this.#runs.ttlMs;
@@ -273,6 +292,9 @@ export class RunObject {
       this.#runs.sweep();
       await this.#state.storage.deleteAll();
     } else {
+      // The run's end, for the index (the run may have ended before this first alarm fired: a
+      // client that left at once); told again is harmless.
+      await this.#tellIndex(run.id);
       await this.#state.storage.setAlarm(expiresAt);
     }
   }
@@ -305,8 +327,14 @@ export class RunIndex {
     if (request.method === "POST") {
       // A run's record as its object has it now (at its start, or at its end).
       const run = await request.json() as RunRecord;
+      // A finished record is never replaced by an older one still running: the start and the end
+      // of a short run are told from two requests, which may arrive in either order.
       this.#sql.exec(
-        "INSERT OR REPLACE INTO reflow_run_index VALUES (?, ?, ?, ?, ?, ?, ?)",
+        `INSERT INTO reflow_run_index VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+           finished_at = excluded.finished_at, last_seq = excluded.last_seq,
+           summary = excluded.summary
+         WHERE reflow_run_index.finished_at IS NULL`,
         run.id,
         run.status,
         run.createdAt,

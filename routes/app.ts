@@ -18,7 +18,7 @@ import { toMermaid } from "../src/mermaid.ts";
 import { researchGraph } from "../src/research/run_research.ts";
 import { AGENT_LIMITS } from "../src/research/agents.ts";
 import { Admission } from "./admission.ts";
-import { GUARD_LIMITS, guardBody } from "./lifetime.ts";
+import { GUARD_LIMITS, guardBody, onSettled } from "./lifetime.ts";
 import { bearerAuth } from "./auth.ts";
 import { readBody } from "./body.ts";
 import { clientError, logLine } from "./errors.ts";
@@ -31,7 +31,7 @@ import type { Network } from "../src/network.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { type RunInfo, Runs } from "../src/runs/runs.ts";
 import { researchEvents, researchGraphIssues, researchSummary } from "./run_source.ts";
-import { leadRunResponse, mountRuns, type RunBackend } from "./runs.ts";
+import { isRunId, leadRunResponse, mountRuns, RUN_ID_HEADER, type RunBackend } from "./runs.ts";
 import { reasoningOption } from "./reasoning.ts";
 
 /** How to build the app. */
@@ -492,12 +492,45 @@ export function createApp(config: AppConfig): Hono {
     // once the client has left: the request's timers and promises stop for good.)
     request.signal.addEventListener("abort", ended, { once: true });
     const alive = () => (flow.seen = Date.now());
+    if ((fmt === "sse" || fmt === "ui") && backend.kind === "forward") {
+      // On Workers each run is its own Durable Object: this client leads the run there, and its
+      // frames come back through here (ids, the first naming the run, resumable by id while it is
+      // alive). The client leaving cancels the request to the object, which stops the run; the
+      // place here is held until the object's stream ends.
+      const id = crypto.randomUUID();
+      const url = new URL(c.req.url);
+      const { topic, policy, reasoning } = input;
+      const forwarded = new Request(`${url.origin}/research?format=${fmt}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", [RUN_ID_HEADER]: id },
+        body: JSON.stringify({
+          topic,
+          ...(chosen ? { model: chosen } : {}),
+          ...(policy ? { policy } : {}),
+          ...(reasoning !== undefined ? { reasoning } : {}),
+        }),
+        signal: request.signal,
+      });
+      return backend.forward(id, forwarded).then((res) => {
+        if (!res.ok || !res.body) {
+          ended();
+          return res;
+        }
+        return new Response(guard(onSettled(res.body, ended), true, alive), res);
+      }, (error) => {
+        ended();
+        throw error;
+      });
+    }
     if ((fmt === "sse" || fmt === "ui") && backend.kind === "local") {
       // A run led by this one client: frames with ids, resumable while somebody watches (the UI
       // stream's message id is the run id: GET /runs/{id}/events?format=ui replays it).
       const { topic, policy } = input;
       const model = chosen;
+      // Inside a run's Durable Object: the id the Worker made for it.
+      const wanted = backend.idFromHeader ? c.req.header(RUN_ID_HEADER) : undefined;
       const led = leadRunResponse(c, backend.runs, {
+        id: wanted !== undefined && isRunId(wanted) ? wanted : undefined,
         input: { topic, ...(model ? { model } : {}), ...(policy ? { policy } : {}) },
         source: (signal) => runSource({ topic, model, policy }, signal, waitUntilOf(c)),
         stop: config.signal,

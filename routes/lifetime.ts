@@ -173,3 +173,44 @@ export function guardBody(
     },
   }, { highWaterMark: 0 });
 }
+
+/**
+ * `body`, unchanged, calling `onEnd` once when it is over: read to its end, failed, or cancelled by
+ * its reader. For a body that is passed on from elsewhere (the Worker forwarding a run's Durable
+ * Object's stream), whose end is the end of the flow it carries.
+ *
+ * @example
+ * ```ts
+ * return new Response(onSettled(res.body, () => admission.release()), res);
+ * ```
+ */
+export function onSettled(
+  body: ReadableStream<Uint8Array>,
+  onEnd: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let over = false;
+  const end = () => {
+    if (over) return;
+    over = true;
+    onEnd();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          end();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (error) {
+        end();
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      end();
+      await reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}

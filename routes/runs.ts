@@ -339,6 +339,8 @@ export function leadRunResponse(
   c: Context,
   runs: Runs,
   options: {
+    /** The run's id (default: a new one); a run's Durable Object passes the id it was made for. */
+    id?: string;
     input: RunInput;
     source: (signal: AbortSignal) => ReadableStream<RunEvent>;
     /** Aborting it (server shutdown) cancels the run. */
@@ -359,6 +361,7 @@ export function leadRunResponse(
   let id: string;
   try {
     id = runs.start({
+      id: options.id,
       input: options.input,
       source: options.source,
       readAhead: options.readAhead ?? DEFAULT_CAPACITY,

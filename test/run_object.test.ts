@@ -1,7 +1,9 @@
 /**
  * Runs on Workers: one SQLite-backed Durable Object per run, in Miniflare. The store contract on
  * a Durable Object's own SQLite; the wrangler-built Worker routing /runs to the run's object: the
- * stream with ids, a viewer cut off at every stage resuming byte for byte, cancel ending every
+ * stream with ids, a viewer cut off at every stage resuming byte for byte, `POST /research` as a run
+ * its client leads in its object (joined and resumed by id, stopped when its client leaves), cancel
+ * ending every
  * model request (the model served from Node on loopback, so its requests can be counted), a
  * detached run that finishes with no client connected for longer than workerd's idle eviction
  * (10 s), and an object restarted mid-run (workerd stopped, storage kept) reading `interrupted`.
@@ -233,6 +235,129 @@ test(
       assert.equal((await get(mf, `/runs/${other}`)).status, 404);
       assert.equal((await get(mf, "/runs/nope/events")).status, 400);
     });
+  },
+  ONLY,
+);
+
+/** A stream of frames read a piece at a time: `until(stop)` reads on until `stop` holds. */
+function frameStream(body: ReadableStream<Uint8Array>) {
+  const reader = body.pipeThrough(
+    new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
+  ).getReader();
+  let buffer = "";
+  const all: RawFrame[] = [];
+  return {
+    all,
+    async until(stop: (f: RawFrame) => boolean): Promise<RawFrame | undefined> {
+      for (;;) {
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const text = buffer.slice(0, end + 2);
+          buffer = buffer.slice(end + 2);
+          if (text.startsWith(":")) continue;
+          const frame: RawFrame = { text };
+          for (const line of text.split("\n")) {
+            if (line.startsWith("id: ")) frame.id = Number(line.slice(4));
+            else if (line.startsWith("event: ")) frame.event = line.slice(7);
+            else if (line.startsWith("data: ")) frame.data = JSON.parse(line.slice(6));
+          }
+          all.push(frame);
+          if (stop(frame)) return frame;
+        }
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        buffer += value;
+      }
+    },
+    cancel: () => reader.cancel().catch(() => {}),
+  };
+}
+
+test(
+  "run object: POST /research on Workers is a run its client leads in the run's own object: ids, resumable by id while alive, stopped when its client leaves",
+  async () => {
+    const m = countedModel({ tokenDelayMs: 40, firstTokenDelayMs: 5 });
+    const model = await serve(m.handle);
+    try {
+      await withWorker({
+        OPENAI_BASE_URL: `${model.url}/v1`,
+        OPENAI_API_KEY: "k",
+        REFLOW_MODEL: "m",
+      }, async (mf) => {
+        const health = async () => (await (await get(mf, "/healthz")).json()).active;
+        // 1. The client leads; a colleague joins by id; the client's connection drops and it comes
+        // back with Last-Event-ID: what it saw is the run's log, byte for byte, no gap, no repeat.
+        const client = new AbortController();
+        const res = await post(mf, "/research", { topic: "the history of zero" }, client.signal);
+        assert.equal(res.status, 200);
+        assert.match(res.headers.get("content-type"), /^text\/event-stream/);
+        const id = /^\/runs\/([0-9a-f-]{36})$/.exec(res.headers.get("content-location"))?.[1];
+        assert.ok(id, `Content-Location names the run: ${res.headers.get("content-location")}`);
+        const lead = frameStream(res.body);
+        let chunks = 0;
+        await lead.until((f) => f.event === "chunk" && ++chunks === 5);
+        assert.deepEqual(lead.all[0].data, { id, topic: "the history of zero" });
+        assert.equal(lead.all[0].event, "run");
+        assert.deepEqual(lead.all.map((f) => f.id), lead.all.map((_, i) => i + 1));
+        assert.equal(await health(), 1, "the Worker holds the flow's place while it streams");
+        const colleague = frameStream((await get(mf, `/runs/${id}/events`)).body);
+        await colleague.until((f) => f.id === lead.all.length);
+        // The client's connection drops; the colleague still watches, so the run goes on.
+        client.abort();
+        await lead.cancel();
+        const last = lead.all.at(-1)!.id!;
+        const before = m.model.stats.completed;
+        const back = frameStream(
+          (await get(mf, `/runs/${id}/events`, { "Last-Event-ID": String(last) })).body,
+        );
+        await back.until(() => false);
+        await colleague.until(() => false);
+        assert.equal(back.all.at(-1)!.event, "done", "the run went on after the drop");
+        assert.ok(m.model.stats.completed >= before + 1);
+        const seen = lead.all.concat(back.all);
+        assert.equal(back.all[0].id, last + 1);
+        assert.equal(text(seen), text(colleague.all), "resumed byte for byte");
+        const replay = await readUntil((await get(mf, `/runs/${id}/events`)).body);
+        assert.equal(text(replay.frames), text(seen));
+        assert.equal((await (await get(mf, `/runs/${id}`)).json()).status, "done");
+        await eventually(async () => (await health()) === 0, "the Worker let the place go");
+
+        // 2. Today's contract: a client alone on its run that disconnects stops the run and
+        // every model request.
+        const alone = new AbortController();
+        const second = await post(mf, "/research", { topic: "zero" }, alone.signal);
+        const run2 = second.headers.get("content-location").slice(6);
+        const frames = frameStream(second.body);
+        chunks = 0;
+        await frames.until((f) => f.event === "chunk" && ++chunks === 5);
+        assert.equal(m.model.stats.active, 3, "three specialists streaming");
+        const aborted = m.model.stats.aborted;
+        alone.abort();
+        await frames.cancel();
+        await eventually(() => m.model.stats.active === 0, "every model request ended", 15_000);
+        assert.equal(m.model.stats.aborted, aborted + 3);
+        await eventually(
+          async () => (await (await get(mf, `/runs/${run2}`)).json()).status === "cancelled",
+          "the run reads cancelled",
+          15_000,
+        );
+        const log = await readUntil((await get(mf, `/runs/${run2}/events`)).body);
+        assert.equal(log.frames.at(-1)!.event, "error");
+        assert.deepEqual(log.frames.at(-1)!.data, { message: "the run's client went away" });
+        await eventually(async () => (await health()) === 0, "no flow in flight");
+
+        // 3. The AI SDK's UI message stream (useChat) is the same run: its message id is the run's.
+        const ui = await post(mf, "/research?format=ui", { topic: "zero" });
+        assert.equal(ui.headers.get("x-vercel-ai-ui-message-stream"), "v1");
+        const run3 = ui.headers.get("content-location").slice(6);
+        const parts = (await ui.text()).split("\n\n").filter((p: string) => p.startsWith("data: "));
+        assert.deepEqual(JSON.parse(parts[0].slice(6)), { type: "start", messageId: run3 });
+        assert.equal(parts.at(-1), "data: [DONE]");
+        assert.equal((await (await get(mf, `/runs/${run3}`)).json()).status, "done");
+      });
+    } finally {
+      await model.close();
+    }
   },
   ONLY,
 );

@@ -263,6 +263,7 @@ forEachStore(
     const other = drain(runs.watch(id, 0)!);
     let touched = false;
     flow.cancelled.then(() => (touched = true));
+    const waiting = runs.ended(id);
     assert.equal(runs.active, 1);
     assert.equal(runs.forget(id, "cancelled", "the run was stopped: its client is gone"), true);
     // Synchronous: the record is final before anything else runs, the run is no longer in flight,
@@ -273,6 +274,9 @@ forEachStore(
     // Here the run's own pump can still run: it stops the flow itself, with its own reason.
     const reason = await flow.cancelled;
     assert.equal((reason as Error).message, "the run was forgotten");
+    // Whoever waited for the run's end is told, though its flow has not wound down yet (on workerd
+    // it may never): a Durable Object's alarm waits on this.
+    await waiting;
     flow.wound.resolve();
     // Every viewer, the waiting one and the lead, ends with the error event; nothing else came.
     const seen = await other;

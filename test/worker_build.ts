@@ -1,7 +1,8 @@
 /**
  * The Worker as it ships, for tests that drive it from Node: `wrangler deploy --dry-run` builds
  * worker.ts once per test file, and Miniflare runs that bundle in workerd with wrangler.toml's
- * compatibility settings. Used by worker.test.ts and worker_hostile.test.ts (Node only).
+ * compatibility settings and Durable Objects. Used by worker.test.ts and worker_hostile.test.ts
+ * (Node only).
  */
 import assert from "node:assert/strict";
 
@@ -63,10 +64,16 @@ export function build(dir = "worker-e2e"): Promise<string> {
 // deno-lint-ignore no-explicit-any
 export type Mf = any;
 
+/**
+ * Runs `fn` against the Worker in Miniflare with `bindings`, and with wrangler.toml's Durable
+ * Objects (RUNS: one object per run, which runs /research and /runs; RUN_INDEX) unless
+ * `durableObjects` is false (then runs live in the Worker's isolate, as without those bindings).
+ */
 export async function withWorker(
   bindings: Record<string, string>,
   fn: (mf: Mf) => Promise<void>,
   dir?: string,
+  { durableObjects = true }: { durableObjects?: boolean } = {},
 ): Promise<void> {
   const scriptPath = await build(dir);
   const { Miniflare } = await import("miniflare");
@@ -76,6 +83,14 @@ export async function withWorker(
     compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: COMPATIBILITY_FLAGS,
     bindings,
+    ...(durableObjects
+      ? {
+        durableObjects: {
+          RUNS: { className: "RunObject", useSQLite: true },
+          RUN_INDEX: { className: "RunIndex", useSQLite: true },
+        },
+      }
+      : {}),
   });
   try {
     await mf.ready;

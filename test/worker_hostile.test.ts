@@ -165,51 +165,63 @@ test(
       REFLOW_STALL_TIMEOUT_MS: "1500",
       REFLOW_SILENT_FLOW_MS: "2000",
     };
-    await withWorker(bindings, async (mf) => {
-      const net = await import("node:net");
-      const url: URL = await mf.ready;
-      for (const format of ["sse", "text"]) {
-        for (const leave of ["after the request", "after the headers", "after a chunk"]) {
-          await new Promise<boolean>((resolve) => {
-            const socket = net.connect(Number(url.port), url.hostname);
-            let got = "";
-            const go = (seen: boolean) => {
-              socket.destroy();
-              resolve(seen);
-            };
-            socket.on("error", () => {});
-            socket.on("data", (d: Uint8Array) => {
-              got += new TextDecoder().decode(d);
-              const body = got.slice(got.indexOf("\r\n\r\n") + 4);
-              if (leave === "after the headers" && got.includes("\r\n\r\n")) go(true);
-              if (leave === "after a chunk" && /event: chunk|\[(facts|stats|quotes)\]/.test(body)) {
-                go(true);
-              }
-            });
-            socket.write(
-              `GET /research?topic=zero${format === "text" ? "&format=text" : ""} HTTP/1.1\r\n` +
-                "Host: w\r\n\r\n",
-            );
-            if (leave === "after the request") setTimeout(() => go(false), 20);
-          });
-          await eventually(
-            async () => (await active(mf)) === 0,
-            `${format}, ${leave}: the flow ended`,
-            30_000,
-          );
-        }
-      }
-      // Each SSE request was a run led by its client (no RUNS binding here: the runs live in the
-      // Worker's isolate). None is left running, even one whose request workerd froze: the sweep
-      // that frees its place finishes its record too (Runs.forget).
-      const runs = (await (await mf.dispatchFetch("http://worker.test/runs")).json()).runs;
-      assert.equal(runs.length, 3);
-      assert.deepEqual(
-        runs.filter((r: { status: string }) => r.status === "running"),
-        [],
-        "no run left running",
+    // As shipped (each /research SSE a run in its own Durable Object), and without the RUNS
+    // binding (runs in the Worker's isolate).
+    for (const durableObjects of [true, false]) {
+      await withWorker(
+        bindings,
+        async (mf) => {
+          const net = await import("node:net");
+          const url: URL = await mf.ready;
+          for (const format of ["sse", "text"]) {
+            for (const leave of ["after the request", "after the headers", "after a chunk"]) {
+              await new Promise<boolean>((resolve) => {
+                const socket = net.connect(Number(url.port), url.hostname);
+                let got = "";
+                const go = (seen: boolean) => {
+                  socket.destroy();
+                  resolve(seen);
+                };
+                socket.on("error", () => {});
+                socket.on("data", (d: Uint8Array) => {
+                  got += new TextDecoder().decode(d);
+                  const body = got.slice(got.indexOf("\r\n\r\n") + 4);
+                  if (leave === "after the headers" && got.includes("\r\n\r\n")) go(true);
+                  if (
+                    leave === "after a chunk" && /event: chunk|\[(facts|stats|quotes)\]/.test(body)
+                  ) {
+                    go(true);
+                  }
+                });
+                socket.write(
+                  `GET /research?topic=zero${
+                    format === "text" ? "&format=text" : ""
+                  } HTTP/1.1\r\n` +
+                    "Host: w\r\n\r\n",
+                );
+                if (leave === "after the request") setTimeout(() => go(false), 20);
+              });
+              await eventually(
+                async () => (await active(mf)) === 0,
+                `${format}, ${leave}: the flow ended`,
+                30_000,
+              );
+            }
+          }
+          // Each SSE request was a run led by its client. None is left running: in its object, the
+          // client leaving (or the stall limit) stopped it; in the isolate, even a run whose request
+          // workerd froze, as the sweep that frees its place finishes its record too (Runs.forget).
+          const running = async () => {
+            const runs = (await (await mf.dispatchFetch("http://worker.test/runs")).json()).runs;
+            assert.equal(runs.length, 3);
+            return runs.filter((r: { status: string }) => r.status === "running").length;
+          };
+          await eventually(async () => (await running()) === 0, "no run left running", 30_000);
+        },
+        DIR,
+        { durableObjects },
       );
-    }, DIR);
+    }
   },
   { ...ONLY, timeout: 400_000 },
 );

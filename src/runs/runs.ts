@@ -127,6 +127,8 @@ interface Live {
   leaderMoved: Signal;
   summary: unknown;
   ended: Promise<void>;
+  /** Resolved when the run is finished here (by its pump, or by {@link Runs.forget}). */
+  over: Signal;
 }
 
 /** How long a finished run stays readable unless told otherwise: one hour. */
@@ -241,6 +243,7 @@ export class Runs {
       leaderMoved: signal(),
       summary: undefined,
       ended: Promise.resolve(),
+      over: signal(),
     };
     this.#live.set(id, live);
     this.#append(live, { type: "run", data: { ...options.announce, id } });
@@ -248,9 +251,12 @@ export class Runs {
     return id;
   }
 
-  /** Resolves when the run is no longer in flight here (at once for a finished or unknown run). */
+  /**
+   * Resolves when the run is no longer in flight here (at once for a finished or unknown run): its
+   * record is final, and (unless it was forgotten) its flow has wound down.
+   */
   ended(id: string): Promise<void> {
-    return this.#live.get(id)?.ended ?? Promise.resolve();
+    return this.#live.get(id)?.over.promise ?? Promise.resolve();
   }
 
   async #pump(live: Live, source: StartOptions["source"]): Promise<void> {
@@ -371,6 +377,7 @@ export class Runs {
     this.#live.delete(live.id);
     live.changed?.resolve();
     live.leaderMoved.resolve();
+    live.over.resolve();
   }
 
   #stop(live: Live, stop: Stop): void {
