@@ -235,7 +235,7 @@ test(
 );
 
 test(
-  "worker: reasoning=false on /research (not a run there) and on runs in Durable Objects",
+  "worker: reasoning=false on /research and on /runs, both runs in their Durable Objects",
   async () => {
     const model = createOfflineModel({ reasoning: "reasoning" });
     const served = await serve(model.handle);
