@@ -10,7 +10,8 @@
  * Under `continue` the failing specialist's error note reaches the answer, then `done`.
  *
  * The model is the offline model, in-process (its `fetch`) or on a loopback port (a real socket,
- * node and deno only), with small first-token and idle timeouts so stalls fail fast.
+ * node and deno only); the stall cases set small first-token and idle limits so they fail fast
+ * (http_helpers' FAULT_TIMEOUT_MS), the others keep the defaults.
  */
 import assert from "node:assert/strict";
 import { type Runtime, test } from "./harness.ts";
@@ -167,7 +168,8 @@ for (const transport of ["in-process", "loopback"] as Transport[]) {
           await v.close();
         }
       },
-      { ...restrict, timeout: 15_000 },
+      // A stall case waits out its limit once per flow (three flows).
+      { ...restrict, timeout: 40_000 },
     );
   }
 }
@@ -200,7 +202,7 @@ for (const c of FAULTS.filter((c) => !c.refused)) {
         await f.close();
       }
     },
-    { timeout: 15_000 },
+    { timeout: 40_000 },
   );
 }
 

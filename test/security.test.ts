@@ -59,7 +59,8 @@ for (const transport of ["in-process", "loopback"] as Transport[]) {
         }
       }
     }
-  }, transport === "loopback" ? { ...NET, timeout: 40_000 } : { timeout: 40_000 });
+    // Two stall faults wait out their limit (FAULT_TIMEOUT_MS) six times each.
+  }, transport === "loopback" ? { ...NET, timeout: 90_000 } : { timeout: 90_000 });
 }
 
 test("the model echoing the key (401) is scrubbed in SSE frames, text and errors", async () => {
