@@ -32,7 +32,7 @@ import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { type RunInfo, Runs } from "../src/runs/runs.ts";
 import { researchEvents, researchGraphIssues, researchSummary } from "./run_source.ts";
 import { isRunId, leadRunResponse, mountRuns, RUN_ID_HEADER, type RunBackend } from "./runs.ts";
-import { reasoningOption } from "./reasoning.ts";
+import { modelOption, POLICIES, policyOption, reasoningOption } from "./options.ts";
 
 /** How to build the app. */
 export interface AppConfig {
@@ -174,7 +174,7 @@ interface Flow {
 }
 
 /** runResearch's error policies, as a request or {@link AppConfig} names them. */
-export type Policy = "fail-fast" | "continue";
+export type Policy = (typeof POLICIES)[number];
 
 /** One problem with a request, as reported in a 400's `issues`. */
 export interface Issue {
@@ -183,7 +183,6 @@ export interface Issue {
 }
 
 const FORMATS = ["sse", "text", "ui"] as const;
-const POLICIES = ["fail-fast", "continue"] as const;
 
 /** Builds the Hono app for `config`. */
 export function createApp(config: AppConfig): Hono {
@@ -229,19 +228,11 @@ export function createApp(config: AppConfig): Hono {
     z.minLength(1, "topic must not be empty"),
     z.maxLength(maxTopicLength, `topic must be at most ${maxTopicLength} characters`),
   );
-  const model = z.optional(
-    z.string({ error: "model must be a string" }).check(
-      z.trim(),
-      z.minLength(1, "model must not be empty"),
-      z.maxLength(200, "model must be at most 200 characters"),
-    ),
-  );
+  const model = modelOption;
   const format = z.optional(
     z.enum(FORMATS, { error: `format must be one of: ${FORMATS.join(", ")}` }),
   );
-  const policy = z.optional(
-    z.enum(POLICIES, { error: `policy must be one of: ${POLICIES.join(", ")}` }),
-  );
+  const policy = policyOption;
   const reasoning = reasoningOption;
   const bodySchema = z.object({ topic, model, policy, reasoning }, {
     error: "the body must be a JSON object",
@@ -469,7 +460,7 @@ export function createApp(config: AppConfig): Hono {
       model?: string;
       format?: StreamFormat;
       policy?: Policy;
-      /** `false`: leave the agents' reasoning out of this response (routes/reasoning.ts). */
+      /** `false`: leave the agents' reasoning out of this response (routes/options.ts). */
       reasoning?: boolean;
     },
   ) => {

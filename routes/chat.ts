@@ -8,7 +8,7 @@
  */
 import * as z from "zod/mini";
 import { check } from "../src/schema.ts";
-import { reasoningOption } from "./reasoning.ts";
+import { modelOption, policyOption, reasoningOption } from "./options.ts";
 
 /** What `POST /chat` researches, read from a chat request. */
 export interface ChatRequest {
@@ -19,7 +19,7 @@ export interface ChatRequest {
   /** Extra body fields (`useChat`'s `body` option), as on `POST /research`. */
   model?: string;
   policy?: "fail-fast" | "continue";
-  /** `false`: no reasoning parts in the answer (routes/reasoning.ts). */
+  /** `false`: no reasoning parts in the answer (routes/options.ts). */
   reasoning?: boolean;
 }
 
@@ -28,8 +28,6 @@ export interface ChatIssue {
   path: string;
   message: string;
 }
-
-const POLICIES = ["fail-fast", "continue"] as const;
 
 const part = z.looseObject({
   type: z.string({ error: "a message part needs a string type" }),
@@ -51,14 +49,8 @@ const body = z.looseObject({
       error: "trigger must be submit-message or regenerate-message",
     }),
   ),
-  model: z.optional(
-    z.string({ error: "model must be a string" }).check(
-      z.trim(),
-      z.minLength(1, "model must not be empty"),
-      z.maxLength(200, "model must be at most 200 characters"),
-    ),
-  ),
-  policy: z.optional(z.enum(POLICIES, { error: `policy must be one of: ${POLICIES.join(", ")}` })),
+  model: modelOption,
+  policy: policyOption,
   reasoning: reasoningOption,
 });
 

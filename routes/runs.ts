@@ -22,7 +22,7 @@ import { DEFAULT_CAPACITY } from "../src/connection.ts";
 import { bearerAuth } from "./auth.ts";
 import { checkRunToken, signRunToken } from "./run_token.ts";
 import { runEventsToUi, uiHeaders } from "./ui_stream.ts";
-import { reasoningQuery, withoutReasoning } from "./reasoning.ts";
+import { reasoningQuery, withoutReasoning } from "./options.ts";
 
 /** What `POST /runs` starts (validated with the same rules as `POST /research`). */
 export interface RunInput {
@@ -32,7 +32,7 @@ export interface RunInput {
   /** The graph to run (`POST /runs` only; default: the research graph). */
   graph?: unknown;
   /**
-   * `false`: the response to this request leaves the reasoning out (routes/reasoning.ts). Not
+   * `false`: the response to this request leaves the reasoning out (routes/options.ts). Not
    * part of the run: its log keeps the reasoning for other viewers.
    */
   reasoning?: boolean;

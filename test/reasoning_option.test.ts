@@ -1,5 +1,5 @@
 /**
- * `reasoning: false` per HTTP request (routes/reasoning.ts): a client that does not want a thinking
+ * `reasoning: false` per HTTP request (routes/options.ts): a client that does not want a thinking
  * model's reasoning asks for none, on every route that streams a flow — `POST /research` (body or
  * query; SSE, text and the UI message stream), `GET /research`, `POST /chat` (`useChat`'s `body`),
  * `POST /runs` and `GET /runs/{id}/events` — and gets the same answer without it, while the run's
