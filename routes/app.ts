@@ -425,24 +425,35 @@ export function createApp(config: AppConfig): Hono {
       "X-Accel-Buffering": "no",
     };
 
-  // A run's flow; `waitUntil` is its request's (the Worker's ctx.waitUntil) when there is one.
-  const runSource = (
-    input: { topic: string; model?: string; policy?: Policy; graph?: unknown },
-    signal: AbortSignal,
+  // What every flow of this app runs with, given a request's model and policy; `waitUntil` is
+  // its request's (the Worker's ctx.waitUntil) when there is one.
+  const flowOptions = (
+    input: { model?: string; policy?: Policy },
     waitUntil: (promise: Promise<unknown>) => void,
   ) => {
     const instrument = config.instrument;
-    return researchEvents(input.topic, {
+    return {
       llm: input.model ? { ...llm, model: input.model } : llm,
-      graph: input.graph,
       timeoutMs: config.timeoutMs,
       capacity: config.capacity,
       policy: input.policy ?? config.policy,
       ...errorViews,
       limits,
-      instrument: instrument && ((net) => instrument(net, { waitUntil })),
-    }, signal);
+      instrument: instrument && ((net: Network) => instrument(net, { waitUntil })),
+    };
   };
+
+  // A run's flow.
+  const runSource = (
+    input: { topic: string; model?: string; policy?: Policy; graph?: unknown },
+    signal: AbortSignal,
+    waitUntil: (promise: Promise<unknown>) => void,
+  ) =>
+    researchEvents(
+      input.topic,
+      { ...flowOptions(input, waitUntil), graph: input.graph },
+      signal,
+    );
 
   const backend: RunBackend = config.runs && "forward" in config.runs
     ? { kind: "forward", forward: config.runs.forward, list: config.runs.list }
@@ -539,20 +550,13 @@ export function createApp(config: AppConfig): Hono {
       };
       return led.ok && led.body ? new Response(guard(led.body, true, alive), led) : led;
     }
-    const instrument = config.instrument;
     const signals = [request.signal, config.signal].filter((s): s is AbortSignal => !!s);
     const body = researchStream(input.topic, {
-      llm: chosen ? { ...llm, model: chosen } : llm,
+      ...flowOptions({ model: chosen, policy: input.policy }, waitUntilOf(c)),
       format: fmt,
       signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
-      timeoutMs: config.timeoutMs,
-      capacity: config.capacity,
-      policy: input.policy ?? config.policy,
       // Nobody else sees this flow: without reasoning the agents need not send it at all.
       reasoning: input.reasoning,
-      ...errorViews,
-      limits,
-      instrument: instrument && ((net) => instrument(net, { waitUntil: waitUntilOf(c) })),
       onEnd: ended,
     });
     return new Response(guard(body, fmt !== "text", alive), { headers: headersFor(fmt) });
