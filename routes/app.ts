@@ -15,7 +15,7 @@ import { check } from "../src/schema.ts";
 import type { LlmConfig } from "../src/llm/config.ts";
 import { toGraphJson } from "../src/graph/write.ts";
 import { toMermaid } from "../src/mermaid.ts";
-import { researchGraph } from "../src/research/run_research.ts";
+import { RESEARCH_TIMEOUT_MS, researchGraph } from "../src/research/run_research.ts";
 import { AGENT_LIMITS } from "../src/research/agents.ts";
 import { Admission } from "./admission.ts";
 import { GUARD_LIMITS, guardBody, onSettled } from "./lifetime.ts";
@@ -402,11 +402,14 @@ export function createApp(config: AppConfig): Hono {
   };
 
   // Every streamed body a flow feeds: keep-alive comments on event streams while it is quiet,
-  // and an end for a client that stops reading (routes/lifetime.ts).
+  // and an end for a client that stops reading (routes/lifetime.ts). A flow's own response (given
+  // `onTick`, its sign of life) is also bounded by the flow's time limit: past it, its last frames
+  // go out only to a client that takes them.
   const keepAlive = new TextEncoder().encode(": keep-alive\n\n");
   const guard = (body: ReadableStream<Uint8Array>, sse: boolean, onTick?: () => void) =>
     guardBody(body, {
       onTick,
+      deadlineMs: onTick ? config.timeoutMs ?? RESEARCH_TIMEOUT_MS : undefined,
       keepAlive: sse ? keepAlive : undefined,
       keepAliveMs: config.heartbeatMs ?? APP_LIMITS.heartbeatMs,
       stallMs: config.stallTimeoutMs ?? APP_LIMITS.stallTimeoutMs,

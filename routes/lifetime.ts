@@ -10,8 +10,17 @@
 /** The client stopped reading: what {@link guardBody} cancels the source with. */
 export class ClientStalledError extends Error {
   override name = "ClientStalledError";
-  constructor(readonly stallMs: number) {
-    super(`the client read nothing for ${stallMs} ms; the flow was stopped`);
+  /**
+   * `deadlineMs`: set when the flow's time limit had passed, and the client left its last frames
+   * untaken for a tick (see {@link GuardOptions.deadlineMs}).
+   */
+  constructor(readonly stallMs: number, readonly deadlineMs?: number) {
+    super(
+      deadlineMs === undefined
+        ? `the client read nothing for ${stallMs} ms; the flow was stopped`
+        : `the flow's time limit (${deadlineMs} ms) passed and the client took none of its ` +
+          `last frames; the stream was cancelled`,
+    );
   }
 }
 
@@ -30,7 +39,15 @@ export interface GuardOptions {
    * 30,000 ms.
    */
   stallMs?: number;
-  /** Called once when the stall limit ends the body. */
+  /**
+   * The flow's time limit, counted from now (the app's `timeoutMs`). Once it has passed, the flow
+   * is over (or about to be) and only its last frames are left, ending with its `error` frame:
+   * they go out only to a client that takes them. A chunk left untaken for a whole tick (at most
+   * a second) then ends the body as the stall limit would, so nothing waits on a client that
+   * stopped reading past the time limit by more than a tick or two. Default: none.
+   */
+  deadlineMs?: number;
+  /** Called once when the stall limit (or the time limit, see `deadlineMs`) ends the body. */
   onStall?: (error: ClientStalledError) => void;
   /**
    * Called on every tick of the guard's timer (at most a second apart) while the body lives: a
@@ -128,6 +145,7 @@ export function guardBody(
   let lastArrivals = -1;
   let stalledFor = 0;
   let quietFor = 0;
+  const deadline = options.deadlineMs === undefined ? undefined : Date.now() + options.deadlineMs;
   const tick = () => {
     options.onTick?.();
     // Stalled: a chunk (or the end) waits for the client, and it has not asked since the last
@@ -139,8 +157,10 @@ export function guardBody(
     quietFor = wanted && arrivals === lastArrivals ? quietFor + 1 : 0;
     lastPulls = pulls;
     lastArrivals = arrivals;
-    if (stalledFor >= stallTicks) {
-      const error = new ClientStalledError(stallMs);
+    // Past the flow's time limit a chunk untaken for a whole tick (two ticks in a row) is enough.
+    const expired = deadline !== undefined && Date.now() >= deadline && stallTicks > 2;
+    if (stalledFor >= (expired ? 2 : stallTicks)) {
+      const error = new ClientStalledError(stallMs, expired ? options.deadlineMs : undefined);
       fail(error);
       options.onStall?.(error);
       reader.cancel(error).catch(() => {});

@@ -173,20 +173,71 @@ test("a quiet flow sends keep-alive comments; the text format never does", async
   await eventually(() => model.stats.active === 0, "every model request ended");
 });
 
-test("a flow that times out while its client does not read still ends (timeout + stall)", async () => {
-  const { app, model, active } = appWith({ timeoutMs: 300, stallTimeoutMs: 300 }, {
-    tokenDelayMs: 5,
-    pacing: { answer: { firstTokenDelayMs: 60_000 } },
-  });
-  for (const query of ["", "?format=text"]) {
-    const res = await app.request(...researchRequest({ topic: "zero" }, { query }));
-    const reader = res.body!.getReader();
-    await reader.read(); // then never again
-    await eventually(async () => (await active()) === 0, `the flow ended (${query})`, 15_000);
-    await reader.cancel().catch(() => {});
-  }
-  await eventually(() => model.stats.active === 0, "every model request ended");
-});
+// The time limit is a bound by itself (issue 15, point 3): once a flow has timed out, its last
+// frames (ending with its `error` frame) go to a client that takes them; one that has stopped
+// reading has its stream cancelled a tick later, long before the stall limit (here 10 minutes).
+const TIMES_OUT = {
+  config: { timeoutMs: 300, stallTimeoutMs: 600_000 },
+  // Quick specialists (with reasoning: plenty of events to fill what is read ahead of the client),
+  // and an answer whose first token comes long after the time limit.
+  model: {
+    tokenDelayMs: 1,
+    reasoning: "reasoning" as const,
+    pacing: { answer: { firstTokenDelayMs: 600_000 } },
+  },
+};
+
+for (const format of ["sse", "text"] as const) {
+  test(
+    `a flow that times out while its client does not read ends at its time limit, not the stall limit (${format})`,
+    async () => {
+      const { app, model, active, logged } = appWith(TIMES_OUT.config, TIMES_OUT.model);
+      const res = await app.request(
+        ...researchRequest({ topic: "zero" }, { query: format === "text" ? "?format=text" : "" }),
+      );
+      const reader = res.body!.getReader();
+      await reader.read(); // then never again
+      await eventually(async () => (await active()) === 0, "the flow ended", 30_000);
+      await eventually(() => model.stats.active === 0, "every model request ended", 15_000);
+      assert.ok(model.stats.aborted > 0, "the model requests were cut by the time limit");
+      // In this order: the flow timed out; then its stream was cancelled, its client having taken
+      // none of its last frames. The stall limit never came into it.
+      const timedOut = logged.findIndex((l) =>
+        /research flow failed: .*timed out after 300 ms/.test(l)
+      );
+      const cut = logged.findIndex((l) =>
+        /time limit \(300 ms\) passed and the client took none of its last frames/.test(l)
+      );
+      assert.ok(timedOut >= 0 && cut > timedOut, logged.join("\n"));
+      assert.ok(!logged.some((l) => /read nothing for/.test(l)), logged.join("\n"));
+      // The body ends (errored) rather than hanging.
+      await assert.rejects(async () => {
+        while (!(await reader.read()).done);
+      });
+    },
+    { timeout: 60_000 },
+  );
+}
+
+test(
+  "a flow that times out while its client reads: its error frame comes last, then the end",
+  async () => {
+    const { app, active, logged } = appWith(TIMES_OUT.config, TIMES_OUT.model);
+    const sse = await app.request(...researchRequest({ topic: "zero" }));
+    const frames: { event: string; data: { code?: string } }[] = [];
+    const reader = sseReader(sse.body!);
+    for (let f = await reader.next(); f; f = await reader.next()) frames.push(f);
+    assert.equal(frames.at(-1)!.event, "error");
+    assert.equal(frames.at(-1)!.data.code, "flow_timeout");
+    const text = await (await app.request(...researchRequest({ topic: "zero" }, {
+      query: "?format=text",
+    }))).text();
+    assert.match(text, /\n\nerror: .*\n$/);
+    assert.equal(await active(), 0);
+    assert.ok(!logged.some((l) => /the client took none of its last frames/.test(l)));
+  },
+  { timeout: 60_000 },
+);
 
 test("a client that reads slowly but steadily is not cut off", async () => {
   const { app, active } = appWith({ stallTimeoutMs: 400 }, { tokenDelayMs: 0 });

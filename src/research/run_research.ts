@@ -22,6 +22,9 @@ import { formatText, type ResearchFormat } from "./format.ts";
 import json from "./research.graph.json" with { type: "json" };
 
 /** How to run the research flow. */
+/** How long a research flow may run unless told otherwise (as the seed's `out.get(timeout=300)`). */
+export const RESEARCH_TIMEOUT_MS = 300_000;
+
 export interface ResearchOptions {
   /** Where the model is and which one (see {@link LlmConfig}); pass the offline model's `fetch` here. */
   llm?: LlmConfig;
@@ -330,7 +333,7 @@ export async function runResearch(
   options.instrument?.(net);
   const { signal } = options;
   signal?.throwIfAborted();
-  const timeoutMs = options.timeoutMs ?? 300_000;
+  const timeoutMs = options.timeoutMs ?? RESEARCH_TIMEOUT_MS;
   let timedOut = false;
   const stop = () => void net.shutdown();
   const timer = setTimeout(() => {
