@@ -596,44 +596,67 @@ async function firstTokenDelays(server, model, flows, concurrency, expect, from)
   });
 }
 
-/** --latency: p50/p99 of the first token's delay through the floor and the app, per runtime. */
+/**
+ * --latency: p50/p99 of the first token's delay through the floor and the app (and the baseline's
+ * app with --baseline/--variant), per runtime. The sides take turns in --rounds waves (order
+ * reversed every other wave), so the machine's other tenants weigh on all of them alike.
+ */
 async function latencies(servers, model, expect) {
   const flows = Number(opts["latency-flows"]);
   const concurrency = Number(opts["latency-concurrency"]);
+  const waves = Math.max(1, ROUNDS);
+  const perWave = Math.ceil(flows / waves);
   const out = {};
   let n = 1_000_000;
   for (const runtime of RUNTIMES) {
     out[runtime] = {};
-    for (const side of ["floor", "app"]) {
-      const server = servers[runtime][side];
-      // Warm-up at the same concurrency, then the measured flows.
-      await firstTokenDelays(server, model, concurrency, concurrency, expect, n);
+    const sides = ["floor", "app", ...(servers[runtime].base ? ["base"] : [])];
+    const delays = Object.fromEntries(sides.map((side) => [side, []]));
+    const cpu = Object.fromEntries(sides.map((side) => [side, { ms: 0, wallMs: 0 }]));
+    for (const side of sides) {
+      // Warm-up at the same concurrency.
+      await firstTokenDelays(servers[runtime][side], model, concurrency, concurrency, expect, n);
       n += concurrency;
-      const c0 = cpuOf(server.pid);
-      const t0 = performance.now();
-      const delays = await firstTokenDelays(server, model, flows, concurrency, expect, n);
-      n += flows;
-      const busy = (cpuOf(server.pid).processMs - c0.processMs) / (performance.now() - t0);
+    }
+    for (let wave = 0; wave < waves; wave++) {
+      for (const side of wave % 2 ? [...sides].reverse() : sides) {
+        const server = servers[runtime][side];
+        const c0 = cpuOf(server.pid);
+        const t0 = performance.now();
+        delays[side].push(
+          ...await firstTokenDelays(server, model, perWave, concurrency, expect, n),
+        );
+        n += perWave;
+        cpu[side].ms += cpuOf(server.pid).processMs - c0.processMs;
+        cpu[side].wallMs += performance.now() - t0;
+      }
+    }
+    for (const side of sides) {
+      const d = delays[side];
       out[runtime][side] = {
-        flows,
+        flows: d.length,
         concurrency,
-        p50Ms: percentile(delays, 50),
-        p90Ms: percentile(delays, 90),
-        p99Ms: percentile(delays, 99),
-        serverCpuBusy: busy,
+        p50Ms: percentile(d, 50),
+        p90Ms: percentile(d, 90),
+        p99Ms: percentile(d, 99),
+        serverCpuBusy: cpu[side].ms / cpu[side].wallMs,
       };
       const r = out[runtime][side];
       console.log(
         `${runtime.padEnd(8)} ${side.padEnd(6)} model's first byte → client's first chunk: ` +
           `p50 ${ms(r.p50Ms)} ms, p90 ${ms(r.p90Ms)} ms, p99 ${ms(r.p99Ms)} ms ` +
-          `(${flows} flows, ${concurrency} at a time; server CPU ${
-            (busy * 100).toFixed(0)
+          `(${d.length} flows in ${waves} waves, ${concurrency} at a time; server CPU ${
+            (r.serverCpuBusy * 100).toFixed(0)
           } % busy)`,
       );
     }
-    const { app, floor } = out[runtime];
+    const { app, floor, base } = out[runtime];
     out[runtime].addedP50Ms = app.p50Ms - floor.p50Ms;
     out[runtime].addedP99Ms = app.p99Ms - floor.p99Ms;
+    if (base) {
+      out[runtime].baseAddedP50Ms = base.p50Ms - floor.p50Ms;
+      out[runtime].baseAddedP99Ms = base.p99Ms - floor.p99Ms;
+    }
   }
   const result = {
     date: new Date().toISOString(),
@@ -645,7 +668,9 @@ async function latencies(servers, model, expect) {
       "time from the model writing the first byte of the first specialist token to the client " +
       "(the bench process) receiving the first `chunk` frame, both on the system's monotonic " +
       "clock (process.hrtime); the floor measured the same way shows what loopback HTTP and the " +
-      "two Node processes add",
+      "two Node processes add; the sides take turns in waves of the same flows",
+    ...(opts.baseline ? { baseline: opts.baseline } : {}),
+    ...(opts.variant ? { variant: opts.variant } : {}),
     results: out,
   };
   const file = resolve(root, opts["latency-out"]);
