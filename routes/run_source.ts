@@ -6,34 +6,21 @@
  * @module
  */
 import type { LlmConfig } from "../src/llm/config.ts";
-import type { Network } from "../src/network.ts";
 import type { RunEvent } from "../src/runs/runs.ts";
 import type { ResearchEvent } from "../src/research/events.ts";
-import { researchEvents as researchEventStream } from "../src/research/research_events.ts";
+import {
+  researchEvents as researchEventStream,
+  type ResearchEventsOptions as FlowEventsOptions,
+} from "../src/research/research_events.ts";
 import { errorMessage } from "./stream.ts";
 import { GraphError, type GraphIssue } from "../src/graph/model.ts";
 import { parseGraph } from "../src/graph/read.ts";
 import { loadGraph } from "../src/graph/load.ts";
-import { researchActors, type ResearchOptions, withTopic } from "../src/research/run_research.ts";
+import { researchActors, withTopic } from "../src/research/run_research.ts";
 
-/** How to run the research flow as a run. */
-export interface ResearchEventsOptions {
+/** How to run the research flow as a run: researchEvents' options (the signal is given apart). */
+export interface ResearchEventsOptions extends Omit<FlowEventsOptions, "llm" | "signal" | "onEnd"> {
   llm: LlmConfig;
-  timeoutMs?: number;
-  capacity?: number;
-  policy?: "fail-fast" | "continue";
-  /** Send the agents' reasoning (default true). */
-  reasoning?: boolean;
-  /** Run this graph instead of the research graph (see runResearch). */
-  graph?: unknown;
-  /** Caps on what the models may send (see runResearch). */
-  limits?: ResearchOptions["limits"];
-  /** What the run's `error` event says (routes/errors.ts renders it for the app). */
-  renderError?: (error: unknown) => { message: string; code?: string };
-  /** How a specialist's failure reads in its note under `"continue"` (see runResearch). */
-  describeError?: (error: unknown) => string;
-  /** Called with the flow's network before it starts (e.g. to trace it: reflow-edge/otel). */
-  instrument?: (net: Network) => void;
 }
 
 /**

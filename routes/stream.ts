@@ -5,14 +5,11 @@
  *
  * @module
  */
-import type { NetworkEvent } from "../src/events.ts";
 import type { LlmConfig } from "../src/llm/config.ts";
 import type { ResearchEvent } from "../src/research/events.ts";
 import { formatSse, formatText, type ResearchFormat } from "../src/research/format.ts";
 import { formatUi } from "../src/research/ui_message_stream.ts";
-import type { Network } from "../src/network.ts";
-import { researchEvents } from "../src/research/research_events.ts";
-import type { ResearchOptions } from "../src/research/run_research.ts";
+import { researchEvents, type ResearchEventsOptions } from "../src/research/research_events.ts";
 import { describe } from "../src/errors.ts";
 import { scrubSecret } from "../src/llm/errors.ts";
 import { DEFAULT_CAPACITY } from "../src/connection.ts";
@@ -26,35 +23,18 @@ export type StreamFormat = "sse" | "text" | "ui";
 
 export type { NodeState } from "../src/research/events.ts";
 
-export interface ResearchStreamOptions {
+/**
+ * What {@link researchStream} takes: the flow's own options (researchEvents'; the app passes the
+ * client's request signal as `signal`: aborting it stops the flow and every model request), how
+ * to render it, and when it has ended.
+ */
+export interface ResearchStreamOptions extends Omit<ResearchEventsOptions, "llm" | "onEnd"> {
   llm: LlmConfig;
   format: StreamFormat;
-  /** The client's request signal: aborting it stops the flow and every model request. */
-  signal?: AbortSignal;
-  timeoutMs?: number;
-  /** Packets each connection holds (see runResearch). */
-  capacity?: number;
-  /** runResearch's error policy (default `"fail-fast"`). */
-  policy?: "fail-fast" | "continue";
-  /** Send the agents' reasoning (default true). */
-  reasoning?: boolean;
-  /** Caps on what the models may send (see runResearch). */
-  limits?: ResearchOptions["limits"];
-  /** Network events of the flow, e.g. model calls for telemetry. */
-  onEvent?: (event: NetworkEvent) => void;
-  /** Called with the flow's network before it starts (e.g. to trace it: reflow-edge/otel). */
-  instrument?: (net: Network) => void;
   /** The `ui` format's assistant message id (default: a random UUID). */
   messageId?: string;
   /** Called once when the flow has fully ended (completed, failed or aborted). */
   onEnd?: () => void;
-  /**
-   * What the client is told of a failed flow (routes/errors.ts renders it for the app). Default:
-   * the error's message without the API key.
-   */
-  renderError?: (error: unknown) => { message: string; code?: string };
-  /** How a specialist's failure reads in its note under `"continue"` (see runResearch). */
-  describeError?: (error: unknown) => string;
 }
 
 /** A Server-Sent Events frame. */
@@ -77,19 +57,11 @@ export function researchStream(
     : options.format === "ui"
     ? formatUi({ messageId: options.messageId ?? crypto.randomUUID() })
     : formatText();
+  const { format: _format, messageId: _id, onEnd, ...flow } = options;
   const events = researchEvents(topic, {
-    llm: options.llm,
-    signal: options.signal,
-    timeoutMs: options.timeoutMs,
-    capacity: options.capacity,
-    policy: options.policy,
-    reasoning: options.reasoning,
-    limits: options.limits,
-    onEvent: options.onEvent,
-    instrument: options.instrument,
-    describeError: options.describeError ?? ((error) => errorMessage(error, options.llm.apiKey)),
-    renderError: options.renderError,
-    onEnd: () => options.onEnd?.(),
+    ...flow,
+    describeError: flow.describeError ?? ((error) => errorMessage(error, flow.llm.apiKey)),
+    onEnd: () => onEnd?.(),
   }).getReader();
   return coalesced(events, format, options.capacity ?? DEFAULT_CAPACITY);
 }
