@@ -6,13 +6,11 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
+import { startServe } from "./serve_process.ts";
 import { createApp, researchRuns } from "../routes/app.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { offlineReply, offlineTokens } from "../src/llm/offline_text.ts";
 import { allFrames, countedModel, eventually, type Frame, sseReader } from "./http_helpers.ts";
-
-// deno-lint-ignore no-explicit-any
-const env = () => (globalThis as any).process.env as Record<string, string>;
 
 const NET = {
   only: ["node", "deno"] as ("node" | "deno")[],
@@ -158,48 +156,19 @@ test("over HTTP: a client that stops reading stalls the model (bounded read-ahea
 test(
   "main.ts --serve: prints its URL, serves /healthz and a research, stops on Ctrl-C",
   async () => {
-    const { spawn } = await import("node:child_process");
-    const deno = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
-    const main = new URL("../main.ts", import.meta.url).pathname;
-    // REFLOW_TOKEN unset (a blank one is a startup error).
-    const { REFLOW_TOKEN: _, ...rest } = env();
-    const child = spawn(deno, [
-      "run",
-      "-A",
-      "--node-modules-dir=manual",
-      main,
-      "--serve",
-      "--port",
-      "0",
-      "--offline",
-    ], {
-      env: { ...rest, DENO_NO_UPDATE_CHECK: "1", PORT: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Uint8Array) => (out += d));
-    child.stderr.on("data", (d: Uint8Array) => (err += d));
-    const exited = new Promise<number | null>((resolve) =>
-      child.on("exit", (code) => resolve(code))
-    );
+    const server = await startServe("deno");
     try {
-      await eventually(
-        () => /serving (http:\/\/\S+)/.test(out),
-        `the URL (stderr: ${err})`,
-        30_000,
-      );
-      const url = /serving (http:\/\/\S+)/.exec(out)![1].replace(/\/$/, "");
+      const url = server.url;
       assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { ok: true, active: 0 });
       const res = await post(url, { topic: "zero" });
       const frames = await allFrames(res.body!);
       assert.deepEqual(frames.map((f) => f.event).slice(-2), ["answer", "done"]);
       assert.match(await (await fetch(`${url}/`)).text(), /<title>reflow-edge research<\/title>/);
     } finally {
-      child.kill("SIGINT");
+      server.kill("SIGINT");
     }
-    assert.equal(await exited, 0, `exit code (stderr: ${err})`);
-    assert.match(err, /shutting down/);
+    assert.equal(await server.exited, 0, `exit code (stderr: ${server.err()})`);
+    assert.match(server.err(), /shutting down/);
   },
   {
     only: ["node"],
@@ -210,31 +179,9 @@ test(
 
 // The same server under Node: tsx runs main.ts with @hono/node-server.
 test("main.ts --serve under Node (tsx) serves and stops on Ctrl-C", async () => {
-  const { spawn } = await import("node:child_process");
-  const main = new URL("../main.ts", import.meta.url).pathname;
-  // Node with tsx's loader, not the tsx command: that one relays a SIGINT only if the child
-  // reports it within 30 ms, else SIGKILLs it and exits 130 (tsx's relaySignals), which a loaded
-  // machine misses. A Ctrl-C in a terminal reaches the child itself, so users do not see this.
-  const child = spawn(process.execPath, [
-    "--import",
-    "tsx",
-    main,
-    "--serve",
-    "--port",
-    "0",
-    "--offline",
-  ], {
-    env: { ...env(), REFLOW_TOKEN: "tok", PORT: "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Uint8Array) => (out += d));
-  child.stderr.on("data", (d: Uint8Array) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const server = await startServe("node", { REFLOW_TOKEN: "tok" });
   try {
-    await eventually(() => /serving (http:\/\/\S+)/.test(out), `the URL (stderr: ${err})`, 30_000);
-    const url = /serving (http:\/\/\S+)/.exec(out)![1].replace(/\/$/, "");
+    const url = server.url;
     assert.equal((await post(url, { topic: "zero" })).status, 401, "REFLOW_TOKEN is honoured");
     const res = await post(url, { topic: "zero" }, {
       headers: { "content-type": "application/json", authorization: "Bearer tok" },
@@ -243,11 +190,10 @@ test("main.ts --serve under Node (tsx) serves and stops on Ctrl-C", async () => 
     // Ctrl-C while a flow streams: the server aborts it and exits cleanly.
     const reader = sseReader(res.body!);
     while ((await reader.next())?.event !== "chunk");
-    child.kill("SIGINT");
-    assert.equal(await exited, 0, `exit code (stderr: ${err})`);
+    assert.equal(await server.kill("SIGINT"), 0, `exit code (stderr: ${server.err()})`);
     await reader.cancel().catch(() => {});
   } finally {
-    if (child.exitCode === null) child.kill("SIGKILL");
+    await server.kill("SIGKILL");
   }
 }, {
   only: ["node"],

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
 import { eventually } from "./http_helpers.ts";
+import { type ServeProcess, startServe } from "./serve_process.ts";
 
 interface OtlpSpan {
   name: string;
@@ -31,41 +32,16 @@ test("otel: --serve under OTEL_DENO=true sends the run's trace to an OTLP endpoi
     } else await req.arrayBuffer(); // metrics, logs: accepted and dropped
     return Response.json({});
   });
-  const { spawn } = await import("node:child_process");
-  const deno = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
-  const main = new URL("../main.ts", import.meta.url).pathname;
-  const { REFLOW_TOKEN: _, ...rest } = (globalThis as { process?: { env: Record<string, string> } })
-    .process!.env;
-  const child = spawn(deno, [
-    "run",
-    "-A",
-    "--node-modules-dir=manual",
-    main,
-    "--serve",
-    "--port",
-    "0",
-    "--offline",
-  ], {
-    env: {
-      ...rest,
-      DENO_NO_UPDATE_CHECK: "1",
-      PORT: "",
+  let server: ServeProcess | undefined;
+  try {
+    server = await startServe("deno", {
       REFLOW_RUNS_DB: "memory",
       OTEL_DENO: "true",
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_SERVICE_NAME: "reflow-edge-test",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Uint8Array) => (out += d));
-  child.stderr.on("data", (d: Uint8Array) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-  try {
-    await eventually(() => /serving (http:\/\/\S+)/.test(out), `the URL (stderr: ${err})`, 30_000);
-    const url = /serving (http:\/\/\S+)/.exec(out)![1].replace(/\/$/, "");
+    });
+    const url = server.url;
     const res = await fetch(`${url}/research?topic=zero&format=text`);
     assert.match(await res.text(), /\[answer\]/);
     // Deno batches its exports: wait for the run's span (the last to end).
@@ -75,8 +51,7 @@ test("otel: --serve under OTEL_DENO=true sends the run's trace to an OTLP endpoi
       20_000,
     );
   } finally {
-    child.kill("SIGINT");
-    await exited;
+    await server?.kill("SIGINT");
     await receiver.close();
   }
   const run = spans.find((s) => s.name === "invoke_workflow research")!;

@@ -8,53 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { eventually } from "./http_helpers.ts";
-
-// deno-lint-ignore no-explicit-any
-const proc = () => (globalThis as any).process;
-
-interface Server {
-  url: string;
-  err: () => string;
-  kill(signal: "SIGINT" | "SIGKILL"): Promise<number | null>;
-}
-
-/** Starts main.ts --serve (Deno, or tsx under Node) and waits for its URL. */
-async function start(how: "deno" | "tsx", env: Record<string, string>): Promise<Server> {
-  const { spawn } = await import("node:child_process");
-  const main = new URL("../main.ts", import.meta.url).pathname;
-  const bin = (name: string) => new URL(`../node_modules/.bin/${name}`, import.meta.url).pathname;
-  const args = ["--serve", "--port", "0", "--offline"];
-  // No auth and no PORT from the caller's environment (a blank REFLOW_TOKEN is a startup error).
-  const { REFLOW_TOKEN: _token, PORT: _port, ...base } = proc().env;
-  const child = how === "deno"
-    ? spawn(bin("deno"), ["run", "-A", "--node-modules-dir=manual", main, ...args], {
-      env: { ...base, DENO_NO_UPDATE_CHECK: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    : spawn(bin("tsx"), [main, ...args], {
-      env: { ...base, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Uint8Array) => (out += d));
-  child.stderr.on("data", (d: Uint8Array) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  try {
-    await eventually(() => /serving (http:\/\/\S+)/.test(out), `the URL (stderr: ${err})`, 30_000);
-  } catch (error) {
-    child.kill("SIGKILL");
-    throw error;
-  }
-  return {
-    url: /serving (http:\/\/\S+)/.exec(out)![1].replace(/\/$/, ""),
-    err: () => err,
-    kill: (signal) => {
-      child.kill(signal);
-      return exited;
-    },
-  };
-}
+import { startServe } from "./serve_process.ts";
 
 const body = (topic: string): RequestInit => ({
   method: "POST",
@@ -71,7 +25,7 @@ test(
     const dir = await mkdtemp(join(tmpdir(), "reflow-runs-"));
     const env = { REFLOW_RUNS_DB: join(dir, "runs.db") };
     try {
-      const first = await start("deno", env);
+      const first = await startServe("deno", env);
       let finished = "";
       let unfinished = "";
       let finishedLog = "";
@@ -93,7 +47,7 @@ test(
         await first.kill("SIGKILL");
       }
 
-      const second = await start("deno", env);
+      const second = await startServe("deno", env);
       try {
         assert.match(second.err(), /1 run\(s\) left unfinished by the last server: interrupted/);
         const again = await fetch(`${second.url}/runs/${finished}/events`);
@@ -124,7 +78,7 @@ test(
 );
 
 test("a Node server without node:sqlite says so at start and keeps runs in memory", async () => {
-  const server = await start("tsx", { REFLOW_RUNS_DB: "" });
+  const server = await startServe("node", { REFLOW_RUNS_DB: "" });
   try {
     const hasSqlite = await import("node:sqlite").then(() => true, () => false);
     if (hasSqlite) assert.match(server.err(), /runs are kept in SQLite/);
