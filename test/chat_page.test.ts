@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
+import { launchChromium } from "./browser.ts";
 import { createApp } from "../routes/app.ts";
 import { createOfflineModel, type OfflineModelOptions } from "../src/llm/mod.ts";
 import { researchEvents } from "../src/research/mod.ts";
@@ -18,7 +19,6 @@ const ONLY = {
   timeout: 120_000,
 };
 
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"];
 const ROLES = ["facts", "stats", "quotes", "answer"];
 
 // deno-lint-ignore no-explicit-any
@@ -33,17 +33,13 @@ async function onChatPage(
     ended: Promise<void>[],
   ) => Promise<void>,
 ): Promise<void> {
-  const { chromium } = await import("playwright-core");
-  const { findChromium } = await import("../scripts/chromium.mjs");
   // esbuild (a Node binary) bundles the page: imported here, so the file loads on every runtime.
   const { buildChatPage, withChatPage } = await import("../examples/chat/page.ts");
-  const found = await findChromium();
-  if (found.error !== undefined) throw new Error(found.error);
   const ended: Promise<void>[] = [];
   const model = createOfflineModel({ ...options, onRequest: (info) => ended.push(info.ended) });
   const app = createApp({ llm: { fetch: model.fetch } });
   const served = await serve(withChatPage(app, await buildChatPage()));
-  const browser = await chromium.launch({ executablePath: found.path, args: ARGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
     const errors: string[] = [];

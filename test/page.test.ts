@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
+import { launchChromium } from "./browser.ts";
 import { createApp } from "../routes/app.ts";
 import { countedModel, eventually } from "./http_helpers.ts";
 
@@ -17,32 +18,8 @@ const ONLY = {
   timeout: 90_000,
 };
 
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
 // deno-lint-ignore no-explicit-any
 type Page = any;
-
-/** Starts Chromium, or fails with the one line that says which browser is missing and how to get it. */
-async function launchChromium() {
-  const { chromium } = await import("playwright-core");
-  const { findChromium } = await import("../scripts/chromium.mjs");
-  const found = await findChromium();
-  if (found.error !== undefined) {
-    const error = new Error(found.error);
-    error.stack = `Error: ${found.error}`; // the reason is the whole story: no stack trace
-    throw error;
-  }
-  return await chromium.launch({ executablePath: found.path, args: ARGS });
-}
 
 async function withPage(
   options: Parameters<typeof countedModel>[0],

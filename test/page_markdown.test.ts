@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
+import { launchChromium } from "./browser.ts";
 import { createApp } from "../routes/app.ts";
 
 const ONLY = {
@@ -16,16 +17,6 @@ const ONLY = {
   why: "drives Chromium through playwright-core, a Node library",
   timeout: 90_000,
 };
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** A model that answers each agent (told apart by its system prompt) with `replies[role]`. */
 function markdownModel(replies: Record<string, string>) {
@@ -73,10 +64,6 @@ function markdownModel(replies: Record<string, string>) {
 test(
   "page: the agents' Markdown is rendered, and none of it can become markup or script",
   async () => {
-    const { chromium } = await import("playwright-core");
-    const { findChromium } = await import("../scripts/chromium.mjs");
-    const found = await findChromium();
-    if (found.error !== undefined) throw new Error(found.error);
     // A server that counts requests for an image the model mentions: it must never be asked.
     let pixelHits = 0;
     const pixel = await serve(() => {
@@ -100,7 +87,7 @@ test(
     };
     const app = createApp({ llm: { fetch: markdownModel(replies) } });
     const served = await serve(async (req) => await app.fetch(req));
-    const browser = await chromium.launch({ executablePath: found.path, args: ARGS });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
       const errors: string[] = [];

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
+import { launchChromium } from "./browser.ts";
 import { createApp } from "../routes/app.ts";
 import { countedModel } from "./http_helpers.ts";
 import { offlineReasoning } from "../src/llm/offline_text.ts";
@@ -17,17 +18,6 @@ const ONLY = {
   timeout: 90_000,
 };
 const TOPIC = "the history of zero";
-
-async function launchChromium() {
-  const { chromium } = await import("playwright-core");
-  const { findChromium } = await import("../scripts/chromium.mjs");
-  const found = await findChromium();
-  if (found.error !== undefined) throw new Error(found.error);
-  return await chromium.launch({
-    executablePath: found.path,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-  });
-}
 
 test(
   "page: reasoning dimmed and collapsible under each panel, a stop marker, token counts",

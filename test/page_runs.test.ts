@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { serve } from "./serve.ts";
+import { launchChromium } from "./browser.ts";
 import { createApp } from "../routes/app.ts";
 import { countedModel } from "./http_helpers.ts";
 import { MARKDOWN_SCRIPT } from "../routes/markdown.ts";
@@ -20,17 +21,6 @@ const ONLY = {
 
 // deno-lint-ignore no-explicit-any
 type Page = any;
-
-async function launchChromium() {
-  const { chromium } = await import("playwright-core");
-  const { findChromium } = await import("../scripts/chromium.mjs");
-  const found = await findChromium();
-  if (found.error !== undefined) throw new Error(found.error);
-  return await chromium.launch({
-    executablePath: found.path,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-  });
-}
 
 /**
  * What each panel must show: the role's text in the run's log, in order, rendered by the page's
