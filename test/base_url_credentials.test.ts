@@ -80,6 +80,11 @@ function leaks(text: string): string[] {
   return FORMS.filter((form) => text.includes(form));
 }
 
+/** A one-call chat request to `m`, no retries. */
+function ask(m: { baseURL: string; fetch?: typeof fetch }) {
+  return { baseURL: m.baseURL, fetch: m.fetch, system: "s", user: "Topic: zero", maxRetries: 0 };
+}
+
 async function collect(options: Parameters<typeof streamChat>[0]) {
   let text = "";
   for await (const delta of streamChat(options)) if (delta.type === "text") text += delta.text;
@@ -111,11 +116,7 @@ for (const where of ["loopback", "in-process"] as Where[]) {
       const m = await at(where, USERINFO);
       try {
         const text = await collect({
-          baseURL: m.baseURL,
-          fetch: m.fetch,
-          system: "s",
-          user: "Topic: zero",
-          maxRetries: 0,
+          ...ask(m),
         });
         assert.ok(text.length > 20, "the answer arrived");
         assert.equal(m.seen.length, 1);
@@ -134,12 +135,8 @@ for (const where of ["loopback", "in-process"] as Where[]) {
       const m = await at(where, USERINFO);
       try {
         const error = await failure({
-          baseURL: m.baseURL,
+          ...ask(m),
           apiKey: "sk-the-key-1234",
-          fetch: m.fetch,
-          system: "s",
-          user: "Topic: zero",
-          maxRetries: 0,
         });
         assert.equal(m.seen[0].authorization, "Bearer sk-the-key-1234");
         assert.equal(error.code, "unauthorized");
@@ -157,11 +154,7 @@ for (const where of ["loopback", "in-process"] as Where[]) {
     const m = await at(where, `${USER}:${wrong}`);
     try {
       const error = await failure({
-        baseURL: m.baseURL,
-        fetch: m.fetch,
-        system: "s",
-        user: "Topic: zero",
-        maxRetries: 0,
+        ...ask(m),
       });
       assert.equal(error.code, "unauthorized");
       assert.equal(error.status, 401);
