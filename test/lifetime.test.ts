@@ -124,6 +124,40 @@ test("guardBody: a client that takes nothing ends the body and cancels the sourc
   await assert.rejects(reader.read(), ClientStalledError);
 });
 
+test("guardBody: past deadlineMs a chunk left untaken for a tick ends the body; a reader is not cut", async () => {
+  const endless = (cancelled: { reason?: unknown }) =>
+    new ReadableStream<Uint8Array>({
+      pull: (c) => c.enqueue(enc.encode("w")),
+      cancel: (reason) => void (cancelled.reason = reason),
+    }, { highWaterMark: 0 });
+  // A client that stops reading: the stall limit (10 minutes) is not what ends it.
+  const stalled: { reason?: unknown } = {};
+  let reported: ClientStalledError | undefined;
+  const body = guardBody(endless(stalled), {
+    stallMs: 600_000,
+    keepAliveMs: 500, // ticks of 100 ms
+    deadlineMs: 200,
+    onStall: (e) => (reported = e),
+  });
+  const reader = body.getReader();
+  await reader.read();
+  await eventually(() => reported !== undefined, "the time limit ended the body", 10_000);
+  assert.equal(reported!.deadlineMs, 200);
+  assert.match(reported!.message, /time limit \(200 ms\) passed/);
+  assert.ok(stalled.reason instanceof ClientStalledError);
+  await assert.rejects(reader.read(), ClientStalledError);
+  // A client that keeps reading past the time limit is not cut off.
+  const reading: { reason?: unknown } = {};
+  const kept = guardBody(endless(reading), { stallMs: 600_000, keepAliveMs: 500, deadlineMs: 50 });
+  const r = kept.getReader();
+  for (let i = 0; i < 40; i++) {
+    await r.read();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(reading.reason, undefined, "still open after ~400 ms past its time limit");
+  await r.cancel();
+});
+
 // --- Flows --------------------------------------------------------------------------------------
 
 for (const format of ["sse", "text"] as const) {
