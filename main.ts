@@ -6,7 +6,7 @@
  */
 import { type CliArgs, parseArgs, USAGE } from "./cli/args.ts";
 import { ensurePermissions, ENV_NAMES, SERVE_ENV_NAMES } from "./cli/permissions.ts";
-import { DEFAULT_LLM_CONFIG } from "./src/llm/config.ts";
+import { baseUrlProblem, DEFAULT_LLM_CONFIG } from "./src/llm/config.ts";
 import { runStoreFiles } from "./cli/sqlite.ts";
 import {
   argv,
@@ -45,6 +45,11 @@ async function main(): Promise<number> {
     apiKey: env("OPENAI_API_KEY"),
     model: env("REFLOW_MODEL") ?? env("OPENAI_MODEL"),
   };
+  const badUrl = settings.baseURL && baseUrlProblem("OPENAI_BASE_URL", settings.baseURL);
+  if (badUrl) {
+    printError(`reflow-edge: ${badUrl}`);
+    return 2;
+  }
   if (args.serve) {
     const { serve } = await import("./cli/serve.ts");
     return await serve(args, settings);
@@ -85,9 +90,10 @@ async function permissions(args: CliArgs): Promise<string | undefined> {
   const task = args.serve ? "deno task serve" : "deno task start";
   const names = args.serve ? [...ENV_NAMES, ...SERVE_ENV_NAMES] : ENV_NAMES;
   const hosts = async () => {
-    const model = args.offline ? [] : [
-      new URL(args.baseURL ?? env("OPENAI_BASE_URL") ?? DEFAULT_LLM_CONFIG.baseURL).host,
-    ];
+    // A URL that does not parse is refused after this, in one line (baseUrlProblem).
+    const model = args.offline ? [] : hostOf(
+      args.baseURL ?? env("OPENAI_BASE_URL") ?? DEFAULT_LLM_CONFIG.baseURL,
+    );
     if (!args.serve) return model;
     const address = (await import("./cli/serve.ts")).listenAddress(args);
     const listen = address &&
@@ -105,6 +111,15 @@ async function permissions(args: CliArgs): Promise<string | undefined> {
   if (envProblem) return envProblem;
   const rest = { net: await hosts(), files: files(env("REFLOW_RUNS_DB")) };
   return ensurePermissions(rest, task, () => ({ env: names, ...rest }));
+}
+
+/** The host of `url` (never its credentials), or none when it is not a URL. */
+function hostOf(url: string): string[] {
+  try {
+    return [new URL(url).host];
+  } catch {
+    return [];
+  }
 }
 
 function guess(args: CliArgs): string[] {

@@ -20,7 +20,7 @@ import { type SqlDriver, SqlRunStore, type SqlValue } from "./src/runs/sql_store
 import { DEFAULT_RUN_TTL_MS, type RunInfo } from "./src/runs/runs.ts";
 import type { RunRecord } from "./src/runs/store.ts";
 import { createOfflineModel } from "./src/llm/offline_model.ts";
-import type { LlmConfig } from "./src/llm/config.ts";
+import { baseUrlProblem, type LlmConfig } from "./src/llm/config.ts";
 
 /** The Worker's bindings this entry reads; all optional. */
 export interface Env {
@@ -136,6 +136,8 @@ function configFor(env: Env): AppConfig {
     model: setting(env, "REFLOW_MODEL"),
   });
   const baseURL = setting(env, "OPENAI_BASE_URL");
+  const badUrl = baseURL && baseUrlProblem("OPENAI_BASE_URL", baseURL);
+  if (badUrl) throw new SettingsError(badUrl);
   const offline = /^(1|true|yes)$/i.test(setting(env, "REFLOW_OFFLINE") ?? "") || !baseURL;
   const llm: LlmConfig = {
     baseURL,

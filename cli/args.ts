@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs as parse } from "node:util";
-import { splitCredentials } from "../src/llm/config.ts";
+import { baseUrlProblem } from "../src/llm/config.ts";
 
 /** What the command line asked for. */
 export interface CliArgs {
@@ -102,14 +102,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     }
     args.port = port;
   }
-  if (args.baseURL !== undefined) {
-    try {
-      new URL(args.baseURL);
-    } catch {
-      // Not a URL, but it may still hold a password: shown without anything before an `@`.
-      throw new Error(`--base-url: "${splitCredentials(args.baseURL).baseURL}" is not a URL`);
-    }
-  }
+  const problem = args.baseURL === undefined
+    ? undefined
+    : baseUrlProblem("--base-url", args.baseURL);
+  if (problem) throw new Error(problem);
   return args;
 }
 

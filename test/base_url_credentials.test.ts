@@ -6,12 +6,14 @@
  * hint, fields), not in what the app's clients see (SSE, text, UI stream, errors even when verbose,
  * /healthz, the page), not in its log — neither as written nor as the base64 it travels as. Over
  * loopback HTTP on Node and Deno (the server reads the real request's header); in-process on every
- * runtime (the `fetch` option sees the same request). The CLI's side is in cli.test.ts.
+ * runtime (the `fetch` option sees the same request); and the wrangler-built Worker in Miniflare
+ * with such an `OPENAI_BASE_URL` (node only). The CLI's side is in cli.test.ts.
  */
 import assert from "node:assert/strict";
 import { type Runtime, test } from "./harness.ts";
 import { serve } from "./serve.ts";
 import { freedPortUrl } from "./http_helpers.ts";
+import { withWorker } from "./worker_build.ts";
 import { createApp } from "../routes/app.ts";
 import { createOfflineModel, LlmError, streamChat } from "../src/llm/mod.ts";
 
@@ -259,3 +261,41 @@ for (const where of ["loopback", "in-process"] as Where[]) {
     where === "loopback" ? { ...NET, timeout: 30_000 } : { timeout: 30_000 },
   );
 }
+
+test(
+  "worker: OPENAI_BASE_URL with credentials reaches the proxy as basic auth; a malformed one is a 500",
+  async () => {
+    const m = await at("loopback", USERINFO);
+    try {
+      await withWorker({ OPENAI_BASE_URL: m.baseURL, REFLOW_MODEL: "m" }, async (mf) => {
+        const res = await mf.dispatchFetch("http://worker.test/research?format=text", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ topic: "the history of zero" }),
+        });
+        const text = await res.text();
+        assert.match(text, /\[answer\] /);
+        assert.ok(m.seen.length >= 4 && m.seen.every((s) => s.authorization === BASIC));
+        const health = await (await mf.dispatchFetch("http://worker.test/healthz")).text();
+        const page = await (await mf.dispatchFetch("http://worker.test/")).text();
+        assert.deepEqual(leaks(text + health + page), []);
+      });
+      // A URL that does not parse: every request is a 500 misconfigured, which names no secret.
+      const bad = `http://${USERINFO}@[bad/v1`;
+      await withWorker({ OPENAI_BASE_URL: bad }, async (mf) => {
+        const res = await mf.dispatchFetch("http://worker.test/healthz");
+        assert.equal(res.status, 500);
+        const body = await res.text();
+        assert.match(body, /"code":"misconfigured"/);
+        assert.deepEqual(leaks(body), []);
+      });
+    } finally {
+      await m.close();
+    }
+  },
+  {
+    only: ["node"],
+    why: "builds the Worker with wrangler and drives workerd through Miniflare from Node",
+    timeout: 120_000,
+  },
+);

@@ -155,6 +155,33 @@ test(
   { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 },
 );
 
+test("a malformed OPENAI_BASE_URL is one line naming it, exit 2, never its password", async () => {
+  for (
+    const [env, args, said] of [
+      [
+        { OPENAI_BASE_URL: "http://alice:cli-Pw-7q@[bad/v1" },
+        [],
+        /^reflow-edge: OPENAI_BASE_URL: "http:\/\/\[bad\/v1" is not a URL$/,
+      ],
+      [
+        { OPENAI_BASE_URL: "ftp://alice:cli-Pw-7q@host/v1" },
+        ["--serve"],
+        /^reflow-edge: OPENAI_BASE_URL: "ftp:\/\/host\/v1" is not an http or https URL$/,
+      ],
+      [
+        {},
+        ["--base-url", "http://alice:cli-Pw-7q@[bad/v1"],
+        /^reflow-edge: --base-url: "http:\/\/\[bad\/v1" is not a URL$/,
+      ],
+    ] as const
+  ) {
+    const { code, stdout, stderr } = await cli([...args, "zero"], env);
+    assert.equal(code, 2, stderr);
+    assert.match(stderr.trim(), said);
+    assert.ok(!(stdout + stderr).includes("cli-Pw-7q"));
+  }
+}, { only: ["node", "deno"], why: NOT_ON_WORKERD, timeout: 60_000 });
+
 test("Ctrl-C stops the flow and every model request at once", async () => {
   const offline = createOfflineModel({ tokenDelayMs: 30 });
   const served = await serve(offline.handle);

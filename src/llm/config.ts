@@ -167,3 +167,25 @@ export function splitCredentials(baseURL: string): { baseURL: string; basicAuth?
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return { baseURL: bare, basicAuth: `Basic ${btoa(binary)}` };
 }
+
+/**
+ * What is wrong with a base URL given as setting `name` (`--base-url`, `OPENAI_BASE_URL`), in one
+ * line that never shows its credentials; undefined when it is a usable http(s) URL.
+ *
+ * @example
+ * ```ts
+ * baseUrlProblem("--base-url", "http://me:pw@[bad/v1"); // '--base-url: "http://[bad/v1" is not a URL'
+ * ```
+ */
+export function baseUrlProblem(name: string, value: string): string | undefined {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    // not a URL at all
+  }
+  if (protocol === "http:" || protocol === "https:") return undefined;
+  return `${name}: "${splitCredentials(value).baseURL}" is not ${
+    protocol ? "an http or https" : "a"
+  } URL`;
+}
