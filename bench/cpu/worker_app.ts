@@ -1,7 +1,8 @@
 /**
- * `bench:cpu`'s app inside workerd, as worker.ts serves it in production: `/research` streamed
- * from the isolate (routes/stream.ts), runs forwarded elsewhere (there, to Durable Objects; here,
- * nowhere: the bench starts none). The model is the replay in-process (the text binding
+ * `bench:cpu`'s app inside workerd, as a run's Durable Object serves it in production (worker.ts
+ * forwards each SSE `/research` to the run's own object, which leads the run with the app's Runs):
+ * here the run log is kept in the isolate's memory instead of the object's SQLite, and the
+ * Worker-to-object hop is not in the figure. The model is the replay in-process (the text binding
  * `RECORDING`), or the model server at `MODEL_URL`.
  */
 import type { Hono } from "hono";
@@ -23,7 +24,6 @@ export default {
       },
       maxFlows: 5000,
       maxFlowsPerClient: 5000,
-      runs: { forward: () => Promise.resolve(new Response("bench: no runs", { status: 501 })) },
     });
     // deno-lint-ignore no-explicit-any
     return app.fetch(request, env, ctx as any);

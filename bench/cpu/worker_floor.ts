@@ -1,7 +1,7 @@
 /**
- * `bench:cpu`'s floor inside workerd: a bare fetch handler, no framework, frames as the Worker
- * streams `/research` (no run; see floor_server.ts for
- * the routes). The recording comes as the text binding `RECORDING`; with `MODEL_URL` the model is
+ * `bench:cpu`'s floor inside workerd: a bare fetch handler, no framework, frames as a run's
+ * Durable Object streams `/research` (ids, a first `run` frame; see floor_server.ts for the
+ * routes). The recording comes as the text binding `RECORDING`; with `MODEL_URL` the model is
  * that server instead.
  */
 import { floorFlow, type FloorSink } from "./floor.ts";
@@ -33,7 +33,7 @@ export default {
       },
     });
     const model = env.MODEL_URL ? fetch : replayFetch(replay);
-    floorFlow(model, topic, sink, { run: false, baseURL: env.MODEL_URL }).catch((e) =>
+    floorFlow(model, topic, sink, { run: true, baseURL: env.MODEL_URL }).catch((e) =>
       console.error(e)
     );
     return new Response(body, {
