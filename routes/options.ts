@@ -35,7 +35,7 @@ export const policyOption = z.optional(
 
 const MESSAGE = "reasoning must be true or false";
 
-/** The option's schema (optional): a boolean, or its query-string form. */
+/** The `reasoning` option's schema (optional): a boolean, or its query-string form. */
 export const reasoningOption = z.optional(
   z.union([z.boolean(), z.stringbool({ error: MESSAGE })], { error: MESSAGE }),
 );
