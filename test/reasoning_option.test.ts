@@ -5,8 +5,8 @@
  * `POST /runs` and `GET /runs/{id}/events` — and gets the same answer without it, while the run's
  * log keeps the reasoning for viewers who want it. The offline model thinks first
  * (`delta.reasoning`). In-process on Node, Deno and workerd, over loopback HTTP on Node and Deno; the
- * wrangler-built Worker (Miniflare) for the Worker's own routes (its /research is not a run; its
- * runs live in Durable Objects).
+ * wrangler-built Worker (Miniflare), where /research and /runs are runs in Durable Objects (the
+ * option travels with the forwarded request).
  */
 import assert from "node:assert/strict";
 import { DefaultChatTransport, readUIMessageStream, type UIMessage } from "ai";
@@ -245,11 +245,17 @@ test(
           mf.dispatchFetch(`http://worker.test${path}`, init);
         const full = streams(await allFrames((await at("/research", post({ topic: TOPIC }))).body));
         assert.deepEqual(Object.keys(full.reasoning).sort(), ROLES);
-        const res = await at("/research?reasoning=false", post({ topic: TOPIC }));
-        const frames = await allFrames(res.body);
-        assert.equal(frames.filter((f) => f.event === "reasoning").length, 0);
-        assert.deepEqual(streams(frames).text, full.text);
-        assert.equal(streams(frames).last, "done");
+        for (
+          const [path, body] of [
+            ["/research?reasoning=false", { topic: TOPIC }],
+            ["/research", { topic: TOPIC, reasoning: false }],
+          ] as const
+        ) {
+          const frames = await allFrames((await at(path, post(body))).body);
+          assert.equal(frames.filter((f) => f.event === "reasoning").length, 0, path);
+          assert.deepEqual(streams(frames).text, full.text);
+          assert.equal(streams(frames).last, "done");
+        }
 
         // POST /runs is forwarded to the run's Durable Object with the option; its log keeps it.
         const created = await at("/runs", post({ topic: TOPIC, reasoning: false }));
