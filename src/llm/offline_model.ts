@@ -177,21 +177,26 @@ class InProcessRequest implements RequestLike {
   readonly url: string;
   readonly method: string;
   readonly signal: AbortSignal;
-  #init: RequestInit;
-  #body: string;
+  // The init's headers and body, not the init: a live request keeps nothing else of the call.
+  #headersInit: HeadersInit | undefined;
+  #body: string | undefined;
   #headers: Headers | undefined;
   constructor(url: string, init: RequestInit, body: string) {
     this.url = url;
     this.method = (init.method ?? "GET").toUpperCase();
     this.signal = init.signal ?? (neverAborted ??= new AbortController().signal);
-    this.#init = init;
+    this.#headersInit = init.headers;
     this.#body = body;
   }
   get headers(): Headers {
-    return this.#headers ??= new Headers(this.#init.headers);
+    return this.#headers ??= new Headers(this.#headersInit);
   }
+  /** The body, parsed; read once, like a Request's. */
   json(): Promise<unknown> {
-    return Promise.resolve(this.#body).then(JSON.parse);
+    const body = this.#body;
+    this.#body = undefined;
+    if (body === undefined) return Promise.reject(new TypeError("the body was read already"));
+    return Promise.resolve(body).then(JSON.parse);
   }
 }
 
