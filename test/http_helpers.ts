@@ -304,3 +304,74 @@ export async function faultyApp(
     },
   };
 }
+
+// --- Event streams with ids (runs) ---------------------------------------------------------------
+
+/** An SSE frame as sent: its text (with the blank line) and its parsed fields, `id:` included. */
+export interface RawFrame {
+  text: string;
+  id?: number;
+  event?: string;
+  // deno-lint-ignore no-explicit-any
+  data?: any;
+}
+
+/** The frames' text, joined: what a client received, byte for byte (comments aside). */
+export function framesText(frames: RawFrame[]): string {
+  return frames.map((f) => f.text).join("");
+}
+
+/**
+ * The frames of an event stream as they arrive: `until(stop)` reads on until `stop` holds (and
+ * resolves with that frame) or the stream ends (undefined); `all` holds every frame so far.
+ * Comments (keep-alives) are dropped; a partial frame at the end is discarded, as `EventSource`
+ * does.
+ */
+export function frameStream(body: ReadableStream<Uint8Array>) {
+  const reader = body.pipeThrough(
+    new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
+  ).getReader();
+  let buffer = "";
+  const all: RawFrame[] = [];
+  return {
+    all,
+    async until(stop: (f: RawFrame) => boolean): Promise<RawFrame | undefined> {
+      for (;;) {
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const text = buffer.slice(0, end + 2);
+          buffer = buffer.slice(end + 2);
+          if (text.startsWith(":")) continue;
+          const frame: RawFrame = { text };
+          for (const line of text.split("\n")) {
+            if (line.startsWith("id: ")) frame.id = Number(line.slice(4));
+            else if (line.startsWith("event: ")) frame.event = line.slice(7);
+            else if (line.startsWith("data: ")) frame.data = JSON.parse(line.slice(6));
+          }
+          all.push(frame);
+          if (stop(frame)) return frame;
+        }
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        buffer += value;
+      }
+    },
+    cancel: () => reader.cancel().catch(() => {}),
+  };
+}
+
+/**
+ * Reads complete frames from a response (or its body) until `stop(frame)` holds (then
+ * disconnects: `ended` false) or the stream ends (`ended` true).
+ */
+export async function readUntil(
+  from: Response | ReadableStream<Uint8Array>,
+  stop: (f: RawFrame) => boolean = () => false,
+): Promise<{ frames: RawFrame[]; ended: boolean }> {
+  const frames = frameStream(from instanceof Response ? from.body! : from);
+  if (await frames.until(stop)) {
+    await frames.cancel();
+    return { frames: frames.all, ended: false };
+  }
+  return { frames: frames.all, ended: true };
+}

@@ -11,7 +11,14 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { STORE_CONTRACT } from "./run_store_contract.ts";
-import { countedModel, eventually } from "./http_helpers.ts";
+import {
+  countedModel,
+  eventually,
+  framesText as text,
+  frameStream,
+  type RawFrame,
+  readUntil,
+} from "./http_helpers.ts";
 import { serve } from "./serve.ts";
 
 const ONLY = {
@@ -93,49 +100,6 @@ const post = (mf: Mf, path: string, body: unknown, signal?: AbortSignal) =>
   });
 const get = (mf: Mf, path: string, headers: Record<string, string> = {}) =>
   mf.dispatchFetch(`http://worker.test${path}`, { headers });
-
-interface RawFrame {
-  text: string;
-  id?: number;
-  event?: string;
-  // deno-lint-ignore no-explicit-any
-  data?: any;
-}
-
-/** Complete frames until `stop` holds (then disconnects) or the stream ends. */
-async function readUntil(
-  body: ReadableStream<Uint8Array>,
-  stop: (f: RawFrame) => boolean = () => false,
-) {
-  const reader = body.pipeThrough(
-    new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
-  ).getReader();
-  const frames: RawFrame[] = [];
-  let buffer = "";
-  for (;;) {
-    let end: number;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const text = buffer.slice(0, end + 2);
-      buffer = buffer.slice(end + 2);
-      if (text.startsWith(":")) continue;
-      const frame: RawFrame = { text };
-      for (const line of text.split("\n")) {
-        if (line.startsWith("id: ")) frame.id = Number(line.slice(4));
-        else if (line.startsWith("event: ")) frame.event = line.slice(7);
-        else if (line.startsWith("data: ")) frame.data = JSON.parse(line.slice(6));
-      }
-      frames.push(frame);
-      if (stop(frame)) {
-        await reader.cancel();
-        return { frames, ended: false };
-      }
-    }
-    const { done, value } = await reader.read();
-    if (done) return { frames, ended: true };
-    buffer += value;
-  }
-}
-const text = (frames: RawFrame[]) => frames.map((f) => f.text).join("");
 
 test("run object: the store contract on a Durable Object's own SQLite", async () => {
   const esbuild = await import("esbuild");
@@ -238,40 +202,6 @@ test(
   },
   ONLY,
 );
-
-/** A stream of frames read a piece at a time: `until(stop)` reads on until `stop` holds. */
-function frameStream(body: ReadableStream<Uint8Array>) {
-  const reader = body.pipeThrough(
-    new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
-  ).getReader();
-  let buffer = "";
-  const all: RawFrame[] = [];
-  return {
-    all,
-    async until(stop: (f: RawFrame) => boolean): Promise<RawFrame | undefined> {
-      for (;;) {
-        let end: number;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const text = buffer.slice(0, end + 2);
-          buffer = buffer.slice(end + 2);
-          if (text.startsWith(":")) continue;
-          const frame: RawFrame = { text };
-          for (const line of text.split("\n")) {
-            if (line.startsWith("id: ")) frame.id = Number(line.slice(4));
-            else if (line.startsWith("event: ")) frame.event = line.slice(7);
-            else if (line.startsWith("data: ")) frame.data = JSON.parse(line.slice(6));
-          }
-          all.push(frame);
-          if (stop(frame)) return frame;
-        }
-        const { done, value } = await reader.read();
-        if (done) return undefined;
-        buffer += value;
-      }
-    },
-    cancel: () => reader.cancel().catch(() => {}),
-  };
-}
 
 test(
   "run object: POST /research on Workers is a run its client leads in the run's own object: ids, resumable by id while alive, stopped when its client leaves",

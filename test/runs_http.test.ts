@@ -12,7 +12,13 @@ import { serve } from "./serve.ts";
 import { createApp, researchRuns } from "../routes/app.ts";
 import { MemoryRunStore } from "../src/runs/memory_store.ts";
 import { signRunToken } from "../routes/run_token.ts";
-import { countedModel, eventually } from "./http_helpers.ts";
+import {
+  countedModel,
+  eventually,
+  framesText as text,
+  type RawFrame,
+  readUntil,
+} from "./http_helpers.ts";
 import researchGraphJson from "../src/research/research.graph.json" with { type: "json" };
 
 type Transport = "in-process" | "loopback";
@@ -36,57 +42,6 @@ const json = (body: unknown, headers: Record<string, string> = {}): RequestInit 
   headers: { "content-type": "application/json", ...headers },
   body: JSON.stringify(body),
 });
-
-/** A frame as sent: its text (with the blank line) and its parsed fields. */
-interface RawFrame {
-  text: string;
-  id?: number;
-  event?: string;
-  // deno-lint-ignore no-explicit-any
-  data?: any;
-}
-
-function parseFrame(text: string): RawFrame {
-  const frame: RawFrame = { text };
-  for (const line of text.split("\n")) {
-    if (line.startsWith("id: ")) frame.id = Number(line.slice(4));
-    else if (line.startsWith("event: ")) frame.event = line.slice(7);
-    else if (line.startsWith("data: ")) frame.data = JSON.parse(line.slice(6));
-  }
-  return frame;
-}
-
-/**
- * Reads complete frames from a response until `stop(frame)` holds (then disconnects) or the stream
- * ends. Comments (keep-alives) are dropped; a partial frame at a disconnect is discarded, as
- * `EventSource` does.
- */
-async function readUntil(res: Response, stop: (f: RawFrame) => boolean = () => false) {
-  const reader = res.body!.pipeThrough(
-    new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
-  ).getReader();
-  const frames: RawFrame[] = [];
-  let buffer = "";
-  for (;;) {
-    let end: number;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const text = buffer.slice(0, end + 2);
-      buffer = buffer.slice(end + 2);
-      if (text.startsWith(":")) continue;
-      const frame = parseFrame(text);
-      frames.push(frame);
-      if (stop(frame)) {
-        await reader.cancel();
-        return { frames, ended: false };
-      }
-    }
-    const { done, value } = await reader.read();
-    if (done) return { frames, ended: true };
-    buffer += value;
-  }
-}
-
-const text = (frames: RawFrame[]) => frames.map((f) => f.text).join("");
 
 for (const transport of TRANSPORTS) {
   test(`runs (${transport}): POST /runs streams the run from its first event, every frame with an id`, async () => {
