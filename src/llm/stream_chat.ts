@@ -214,13 +214,7 @@ class Call {
     let finished = false;
     try {
       this.#arm(config.firstTokenTimeoutMs);
-      const response = await this.#guard(this.#request());
-      this.server = serverFromResponse(response.headers) ?? this.server;
-      const type = response.headers.get("content-type") ?? "";
-      if (type.includes("json") || !response.body) {
-        throw await this.#notAStream(response, type);
-      }
-      yield* this.#read(response);
+      yield* this.#read(await this.#open());
       finished = true;
     } finally {
       clearTimeout(this.#timer);
@@ -231,6 +225,20 @@ class Call {
         this.#reader?.cancel().catch(() => {});
       }
     }
+  }
+
+  /**
+   * Sends the request and checks that the answer is an event stream; returns its body only (a
+   * live call holds no Response, no headers).
+   */
+  async #open(): Promise<ReadableStream<Uint8Array>> {
+    const response = await this.#guard(this.#request());
+    this.server = serverFromResponse(response.headers) ?? this.server;
+    const type = response.headers.get("content-type") ?? "";
+    if (type.includes("json") || !response.body) {
+      throw await this.#notAStream(response, type);
+    }
+    return response.body;
   }
 
   #request(): Promise<Response> {
@@ -252,10 +260,10 @@ class Call {
     }).asResponse();
   }
 
-  async *#read(response: Response): AsyncGenerator<ChatDelta, void> {
+  async *#read(body: ReadableStream<Uint8Array>): AsyncGenerator<ChatDelta, void> {
     const { config } = this;
     const signal = this.options.signal;
-    const reader = response.body!.getReader();
+    const reader = body.getReader();
     this.#reader = reader;
     const parser = new SseParser();
     const think = config.splitThink ? new ThinkSplitter() : undefined;
