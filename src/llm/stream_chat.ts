@@ -161,7 +161,12 @@ class Call {
   #firstChunkAt: number | undefined;
   #interruption: LlmError | undefined;
   #rejectPending: ((err: LlmError) => void) | undefined;
-  #controller = new AbortController();
+  /**
+   * Aborts the request until its body is being read. From then on cancelling the reader ends it
+   * (cancelling a fetch's body aborts the fetch), and a live call drops the controller: it would
+   * keep its signal and the SDK's listener on it (and the SDK's own controller) for nothing.
+   */
+  #controller: AbortController | undefined = new AbortController();
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When the server last showed life; the timer checks it instead of being re-armed per token. */
@@ -220,7 +225,7 @@ class Call {
       clearTimeout(this.#timer);
       signal?.removeEventListener("abort", onAbort);
       if (!finished) {
-        this.#controller.abort();
+        this.#controller?.abort();
         // Not awaited: a body stuck on a read that ignores the abort must not block us.
         this.#reader?.cancel().catch(() => {});
       }
@@ -255,7 +260,7 @@ class Call {
     if (this.usedStreamOptions) body.stream_options = { include_usage: true };
     if (config.maxTokens) body.max_tokens = config.maxTokens;
     return this.client.chat.completions.create(body, {
-      signal: this.#controller.signal,
+      signal: this.#controller!.signal,
       maxRetries: 0,
     }).asResponse();
   }
@@ -265,6 +270,7 @@ class Call {
     const signal = this.options.signal;
     const reader = body.getReader();
     this.#reader = reader;
+    this.#controller = undefined;
     const parser = new SseParser();
     const think = config.splitThink ? new ThinkSplitter() : undefined;
     let chunks = 0;
@@ -494,7 +500,7 @@ class Call {
     this.#interruption = err;
     clearTimeout(this.#timer);
     this.#rejectPending?.(err);
-    this.#controller.abort(err);
+    this.#controller?.abort(err);
     // Releases a pending read even if the body ignores the abort.
     this.#reader?.cancel(err).catch(() => {});
   }
