@@ -32,7 +32,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as esbuild from "esbuild";
-import { Miniflare } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
 const work = join(root, "dist", "bench-cpu");
@@ -204,18 +204,19 @@ function baselineTree(rev) {
 /** One Miniflare (one workerd process) running `script`, reached on the Worker's own socket. */
 async function startWorkerd(label, script, recording, modelUrl) {
   const before = new Set(await childrenNamed("workerd"));
-  const mf = new Miniflare({
+  // Miniflare 5 takes its own options; these are in Miniflare 4's form, which it converts.
+  const mf = new Miniflare(convertV4MiniflareOptions({
     ...(opts.profile ? { inspectorPort: 0 } : {}),
     workers: [{
       ...(opts.profile ? { unsafeInspectorProxy: true } : {}),
       name: "bench",
       modules: [{ type: "ESModule", path: script, contents: await readFile(script, "utf8") }],
-      compatibilityDate: "2026-04-01",
+      compatibilityDate: "2026-10-01",
       compatibilityFlags: ["enable_request_signal"], // as wrangler.toml
       bindings: { RECORDING: recording, ...(modelUrl ? { MODEL_URL: modelUrl } : {}) },
       unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
     }],
-  });
+  }));
   const entry = { close: () => mf.dispose() };
   running.add(entry);
   await mf.ready;

@@ -10,7 +10,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { Miniflare } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
 const results = join(root, "bench", "results");
@@ -36,10 +36,11 @@ async function workerd() {
     mainFields: ["workerd", "worker", "browser", "module", "main"],
     logLevel: "silent",
   });
-  const mf = new Miniflare({
+  // Miniflare 5 takes its own options; these are in Miniflare 4's form, which it converts.
+  const mf = new Miniflare(convertV4MiniflareOptions({
     modules: [{ type: "ESModule", path: outfile, contents: await readFile(outfile, "utf8") }],
-    compatibilityDate: "2026-04-01",
-  });
+    compatibilityDate: "2026-10-01",
+  }));
   try {
     const response = await mf.dispatchFetch("http://bench.local/");
     const { result, lines } = await response.json();

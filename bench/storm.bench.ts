@@ -314,11 +314,12 @@ async function workerServer(env: Record<string, string>): Promise<Server> {
     });
     workerScript = join(outdir, (await readdir(outdir)).find((f) => f.endsWith(".js"))!);
   }
-  const { Miniflare } = await import("miniflare");
-  const mf = new Miniflare({
+  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  // Miniflare 5 takes its own options; these are in Miniflare 4's form, which it converts.
+  const mf = new Miniflare(convertV4MiniflareOptions({
     scriptPath: workerScript,
     modules: true,
-    compatibilityDate: "2026-04-01",
+    compatibilityDate: "2026-10-01",
     compatibilityFlags: ["enable_request_signal"],
     // The CLI's offline pacing (cli/research.ts), so that the three runtimes do the same work.
     bindings: {
@@ -326,7 +327,7 @@ async function workerServer(env: Record<string, string>): Promise<Server> {
       REFLOW_OFFLINE_FIRST_TOKEN_DELAY_MS: "120",
       ...env,
     },
-  });
+  }));
   const url: URL = await mf.ready;
   return {
     url,

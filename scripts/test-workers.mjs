@@ -11,7 +11,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { Miniflare } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
 const outDir = join(root, "dist", "workers-test");
@@ -89,14 +89,15 @@ async function bundle(files) {
 }
 
 async function newMiniflare() {
-  return new Miniflare({
+  // Miniflare 5 takes its own options; these are written in Miniflare 4's form, which it converts.
+  return new Miniflare(convertV4MiniflareOptions({
     // The module is given explicitly: with scriptPath Miniflare would try to resolve the bundle's
     // deliberately external dynamic imports (vitest, playwright-core, …) and refuse to start.
     modules: [{ type: "ESModule", path: bundlePath, contents: await readFile(bundlePath, "utf8") }],
-    compatibilityDate: "2026-04-01",
+    compatibilityDate: "2026-10-01",
     // enable_request_signal: request.signal aborts when the client goes away, as in production.
     compatibilityFlags: ["nodejs_compat", "enable_request_signal"],
-  });
+  }));
 }
 
 /** Rewrites bundle positions in a stack to test/src positions using esbuild's source map. */

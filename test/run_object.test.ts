@@ -29,7 +29,7 @@ const ONLY = {
 
 // deno-lint-ignore no-explicit-any
 type Mf = any;
-const COMPAT = { compatibilityDate: "2026-04-01", compatibilityFlags: ["enable_request_signal"] };
+const COMPAT = { compatibilityDate: "2026-10-01", compatibilityFlags: ["enable_request_signal"] };
 // Computed when used: in the workerd bundle, where these tests do not run, import.meta.url is no base.
 const root = () => new URL("..", import.meta.url).pathname;
 
@@ -71,17 +71,21 @@ async function withWorker(
   fn: (mf: Mf) => Promise<void>,
   persist?: string,
 ): Promise<void> {
-  const { Miniflare } = await import("miniflare");
+  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  // Miniflare 5 takes its own options; these are in Miniflare 4's form, which it converts. Its
+  // storage persists under `resourcePersistencePath` (Miniflare 4: `durableObjectsPersist`).
   const mf = new Miniflare({
-    scriptPath: await buildWorker(),
-    modules: true,
-    ...COMPAT,
-    bindings,
-    durableObjects: {
-      RUNS: { className: "RunObject", useSQLite: true },
-      RUN_INDEX: { className: "RunIndex", useSQLite: true },
-    },
-    ...(persist ? { durableObjectsPersist: persist } : {}),
+    ...convertV4MiniflareOptions({
+      scriptPath: await buildWorker(),
+      modules: true,
+      ...COMPAT,
+      bindings,
+      durableObjects: {
+        RUNS: { className: "RunObject", useSQLite: true },
+        RUN_INDEX: { className: "RunIndex", useSQLite: true },
+      },
+    }),
+    ...(persist ? { resourcePersistencePath: persist } : {}),
   });
   try {
     await mf.ready;
@@ -118,14 +122,14 @@ test("run object: the store contract on a Durable Object's own SQLite", async ()
     external: ["node:*", ...builtinModules],
     logLevel: "silent",
   });
-  const { Miniflare } = await import("miniflare");
-  const mf = new Miniflare({
+  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  const mf = new Miniflare(convertV4MiniflareOptions({
     scriptPath: outfile,
     modules: true,
     compatibilityDate: COMPAT.compatibilityDate,
     compatibilityFlags: ["nodejs_compat"],
     durableObjects: { CONTRACT: { className: "ContractObject", useSQLite: true } },
-  });
+  }));
   try {
     await mf.ready;
     for (let n = 0; n < STORE_CONTRACT.length; n++) {

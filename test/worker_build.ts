@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 
-export const COMPATIBILITY_DATE = "2026-04-01";
+export const COMPATIBILITY_DATE = "2026-10-01";
 export const COMPATIBILITY_FLAGS = ["enable_request_signal"];
 
 const built = new Map<string, Promise<string>>();
@@ -76,8 +76,9 @@ export async function withWorker(
   { durableObjects = true }: { durableObjects?: boolean } = {},
 ): Promise<void> {
   const scriptPath = await build(dir);
-  const { Miniflare } = await import("miniflare");
-  const mf = new Miniflare({
+  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  // Miniflare 5 takes its own options; these are in Miniflare 4's form, which it converts.
+  const mf = new Miniflare(convertV4MiniflareOptions({
     scriptPath,
     modules: true,
     compatibilityDate: COMPATIBILITY_DATE,
@@ -91,7 +92,7 @@ export async function withWorker(
         },
       }
       : {}),
-  });
+  }));
   try {
     await mf.ready;
     await fn(mf);
