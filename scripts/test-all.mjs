@@ -10,6 +10,11 @@
  * the one the npm package @sparticuz/chromium ships, or Debian's through apt-get as root), and
  * tmux for the terminal tests (Debian's, as root, if missing). What cannot be had is said in one
  * line before the tests run.
+ *
+ * The Node steps (vitest; the workerd runner, which loads wrangler and miniflare) need Node ≥ 22.12
+ * (wrangler 4.164 / miniflare 5 refuse older). On Linux x64/arm64 `npm ci` installs npm's
+ * `node-linux-<arch>` package (an optional dependency), whose binary is node_modules/.bin/node: first
+ * on PATH here (and in every npm script), so those steps run on it whatever Node started `npm test`.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -101,6 +106,26 @@ function run(step) {
 if (!existsSync(join(root, "node_modules", ".bin", "deno"))) {
   console.log("npm test: node_modules is missing or incomplete: run `npm ci` first");
   process.exit(1);
+}
+
+if (!process.argv.includes("--static")) {
+  // The Node that the steps get (node_modules/.bin/node when npm ci installed one, else the machine's).
+  const version = spawnSync("node", ["-v"], { env, encoding: "utf8" }).stdout?.trim() ?? "";
+  const [major, minor] = version.slice(1).split(".").map(Number);
+  const local = existsSync(join(root, "node_modules", ".bin", "node"));
+  if (major > 22 || (major === 22 && minor >= 12)) {
+    console.log(
+      `=== node for the tests: ${version} (${
+        local ? "npm's node-" + process.platform + "-" + process.arch : "this machine's"
+      })`,
+    );
+  } else {
+    // wrangler then stops the Worker tests with its own line; everything else still runs.
+    console.log(
+      `=== ✗ node for the tests is ${version || "missing"}; the Worker tests need Node ≥ 22.12 ` +
+        `(npm ships it for Linux x64/arm64 only): install it and run npm test again`,
+    );
+  }
 }
 
 if (!process.argv.includes("--static")) {
