@@ -33,6 +33,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as esbuild from "esbuild";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { WORKERD_BUNDLE } from "../scripts/workerd_bundle.mjs";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
 const work = join(root, "dist", "bench-cpu");
@@ -168,12 +169,7 @@ async function bundleWorker(name, tree = root) {
   await esbuild.build({
     entryPoints: [join(tree, "bench", "cpu", `${name}.ts`)],
     outfile,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["workerd", "worker", "browser", "module", "main"],
+    ...WORKERD_BUNDLE,
     logLevel: "silent",
   });
   return outfile;

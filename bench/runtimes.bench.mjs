@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { WORKERD_BUNDLE } from "../scripts/workerd_bundle.mjs";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
 const results = join(root, "bench", "results");
@@ -28,12 +29,7 @@ async function workerd() {
   await esbuild.build({
     entryPoints: [join(root, "bench", "workerd-entry.ts")],
     outfile,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["workerd", "worker", "browser", "module", "main"],
+    ...WORKERD_BUNDLE,
     logLevel: "silent",
   });
   // Miniflare 5 takes its own options; these are in Miniflare 4's form, which it converts.

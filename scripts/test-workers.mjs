@@ -12,6 +12,7 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { WORKERD_BUNDLE } from "./workerd_bundle.mjs";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
 const outDir = join(root, "dist", "workers-test");
@@ -72,12 +73,7 @@ async function bundle(files) {
   return await esbuild.build({
     entryPoints: [join(root, "scripts", "workers-entry.ts")],
     outfile: bundlePath,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    mainFields: ["workerd", "worker", "browser", "module", "main"],
-    conditions: ["workerd", "worker", "browser"],
+    ...WORKERD_BUNDLE,
     // nodejs_compat provides node:* (node:assert among them) inside workerd.
     // tv4: named by fbp's parser only for a schema check we never turn on (see src/graph/fbp.ts).
     external: ["node:*", ...builtinModules, "tv4"],

@@ -20,6 +20,7 @@ import {
   readUntil,
 } from "./http_helpers.ts";
 import { serve } from "./serve.ts";
+import { WORKERD_BUNDLE } from "../scripts/workerd_bundle.mjs";
 
 const ONLY = {
   only: ["node"] as "node"[],
@@ -113,12 +114,7 @@ test("run object: the store contract on a Durable Object's own SQLite", async ()
   await esbuild.build({
     entryPoints: [join(root(), "test", "run_object_entry.ts")],
     outfile,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    mainFields: ["workerd", "worker", "browser", "module", "main"],
-    conditions: ["workerd", "worker", "browser"],
+    ...WORKERD_BUNDLE,
     external: ["node:*", ...builtinModules],
     logLevel: "silent",
   });
